@@ -1,0 +1,38 @@
+"""Integration: one epoch of real MNIST through the `vae-tutorial` command, when real data is available.
+
+CI sets VAE_TUTORIAL_DATA to the shared datasets folder; elsewhere this test is skipped with the reason shown."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = os.environ.get('VAE_TUTORIAL_DATA', '')
+HAS_MNIST = bool(DATA) and (Path(DATA) / 'MNIST' / 'raw' / 'train-images-idx3-ubyte').is_file()
+
+
+@pytest.mark.skipif(not HAS_MNIST, reason=f'no MNIST under VAE_TUTORIAL_DATA={DATA!r}: set it to a folder holding MNIST/raw/')
+def test_train_one_epoch_on_mnist(tmp_path):
+    out = tmp_path / 'run'
+    cmd = [sys.executable, '-m', 'vae_tutorial.cli', 'train', '--dataset', 'mnist', '--data-dir', DATA, '--no-download',
+           '--epochs', '1', '--device', 'cpu', '--seed', '0', '--out', str(out), '--no-progress']
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for name in ['checkpoint.pt', 'config.json', 'metrics.json', 'reconstructions_train.png', 'reconstructions_test.png',
+                 'samples.png', 'loss_curves.png', 'encoding.png']:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, f'{name} missing'
+    metrics = json.loads((out / 'metrics.json').read_text())
+    (epoch,) = metrics['epochs']
+    assert {'epoch', 'train_loss', 'test_loss', 'test_recon', 'test_kl', 'seconds'} <= epoch.keys()
+    assert metrics['test_loss'] == epoch['test_loss'] < 200, f"test loss {metrics['test_loss']:.2f} nats per example"
+    assert abs(epoch['test_loss'] - (epoch['test_recon'] + epoch['test_kl'])) < 1e-6
+    assert 'test loss after epoch 1' in res.stdout
+
+
+def test_bad_values_rejected():
+    for args, msg in [(['--epochs', '-2'], 'must be at least 1'), (['--latent-dim', '0'], 'must be at least 1'),
+                      (['--dataset', 'svhn'], "unknown dataset 'svhn'")]:
+        res = subprocess.run([sys.executable, '-m', 'vae_tutorial.cli', 'train', *args], capture_output=True, text=True)
+        assert res.returncode == 2 and msg in res.stderr, res.stderr

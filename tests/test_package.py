@@ -1,0 +1,31 @@
+"""The installed package: it imports, and every exported function documents its parameters."""
+import importlib
+import inspect
+
+import pytest
+from fastcore.docments import docments
+
+import vae_tutorial
+from vae_tutorial._modidx import d as modidx
+
+MODULES = sorted(m for m in modidx['syms'])
+
+
+def test_version():
+    assert vae_tutorial.__version__.count('.') == 2
+
+
+@pytest.mark.parametrize('modname', MODULES)
+def test_exports_have_docments(modname):
+    mod = importlib.import_module(modname)
+    missing = []
+    for name in getattr(mod, '__all__', []):
+        obj = getattr(mod, name)
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
+        if not inspect.getdoc(obj): missing.append(f'{name}: no docstring')
+        fn = obj if inspect.isfunction(obj) else obj.__init__
+        if fn is object.__init__ or not inspect.isfunction(fn): continue
+        params = [p for p in inspect.signature(fn).parameters if p not in ('self', 'cls', 'args', 'kwargs')]
+        docs = docments(fn)
+        missing += [f'{name}({p}): no docment' for p in params if not docs.get(p)]
+    assert not missing, f'{modname}: ' + '; '.join(missing)
