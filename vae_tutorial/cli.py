@@ -7,7 +7,7 @@ __all__ = ['REFERENCE_TEST_LOSS', 'positive_int', 'positive_float', 'nonneg_floa
            'config_from_args', 'write_json', 'metrics_record', 'save_run_figures', 'rng_states', 'restore_rng',
            'run_training', 'train_command', 'build_parser', 'main']
 
-# %% ../nbs/08_cli.ipynb #4361060a
+# %% ../nbs/08_cli.ipynb #f55a4e24
 import argparse
 import json
 import os
@@ -25,7 +25,7 @@ from .plots import plot_latent_encoding, plot_loss_curves, plot_reconstructions,
 from .train import (OPTIMIZERS, PRESETS, CheckpointError, NonFiniteLossError, TrainConfig, build_model, fit,
                                 load_checkpoint, make_optimizer, pick_device, save_checkpoint, seed_everything)
 
-# %% ../nbs/08_cli.ipynb #4ab8bd3b
+# %% ../nbs/08_cli.ipynb #65e3f252
 def positive_int(s:str, # the command-line text
                 )->int:
     "An integer ≥ 1, for argparse."
@@ -55,7 +55,7 @@ def dataset_name(s:str, # the command-line text
     raise argparse.ArgumentTypeError(f"unknown dataset {s!r}; choose one of {', '.join(DATASETS)}, or folder:PATH for a "
                                      "folder with train/ and test/ sub-folders of class folders")
 
-# %% ../nbs/08_cli.ipynb #f219dc0d
+# %% ../nbs/08_cli.ipynb #93f6ad61
 def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main parser
                 ):
     "Add the `train` command and its options."
@@ -84,14 +84,14 @@ def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main pa
     p.add_argument('--no-progress', action='store_true', help='no progress bars (still one line per epoch)')
     p.set_defaults(func=train_command)
 
-# %% ../nbs/08_cli.ipynb #b60b8ffb
+# %% ../nbs/08_cli.ipynb #8fbb9e8b
 def config_from_args(args:argparse.Namespace, # parsed `train` arguments
                     )->TrainConfig:
     "The run's configuration: the defaults, overridden by the preset, overridden by explicit options."
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     return TrainConfig(**{**PRESETS.get(args.preset or '', {}), **given})
 
-# %% ../nbs/08_cli.ipynb #b6f2ae5a
+# %% ../nbs/08_cli.ipynb #89b97212
 def write_json(path:Path, # destination
                obj,       # JSON-serialisable object
               ):
@@ -106,7 +106,7 @@ def metrics_record(history:list, # per-epoch records from `fit`
     return dict(unit='nats per example (negative ELBO: pixels summed, examples averaged)',
                 test_loss=history[-1]['test_loss'] if history else None, epochs=history)
 
-# %% ../nbs/08_cli.ipynb #0f739a7f
+# %% ../nbs/08_cli.ipynb #e2e98a9d
 REFERENCE_TEST_LOSS = {'seed2019': {1: 131.53, 3: 119.19, 6: 114.84, 10: 112.91, 20: 109.89}}  # as reported in 2019
 
 @torch.no_grad()
@@ -126,8 +126,7 @@ def save_run_figures(model,             # trained VAE
     for split, loader in (('train', train), ('test', test)):
         x, y = loader.images[:8], loader.labels[:8]
         x = x.float() / 255
-        yy = y if model.n_classes else None
-        recon = torch.sigmoid(model.decode(model.encode(x, yy)[0], yy))
+        recon = model.reconstruct(x, y if model.n_classes else None)
         paths.append(save_figure(plot_reconstructions(x.cpu(), recon.cpu(), title=f'{label}: {split} images vs reconstructions'),
                                  out / f'reconstructions_{split}.png'))
     y = torch.arange(64, device=dev) % model.n_classes if model.n_classes else None
@@ -142,7 +141,7 @@ def save_run_figures(model,             # trained VAE
                              out / 'encoding.png'))
     return paths
 
-# %% ../nbs/08_cli.ipynb #1a71d6d2
+# %% ../nbs/08_cli.ipynb #5dc18725
 def rng_states(train) -> dict:
     "Random-generator states to store in a checkpoint: torch's global one and the training loader's two."
     return dict(rng=dict(torch=torch.get_rng_state(), order=train.g_order.get_state(), draw=train.g_draw.get_state()))
@@ -155,7 +154,7 @@ def restore_rng(state:dict, # a loaded checkpoint
     torch.set_rng_state(state['rng']['torch'])
     train.g_order.set_state(state['rng']['order']); train.g_draw.set_state(state['rng']['draw'])
 
-# %% ../nbs/08_cli.ipynb #da1a56e5
+# %% ../nbs/08_cli.ipynb #78c7ecdd
 def run_training(config:TrainConfig,         # what to train
                  out:Path,                   # run folder
                  data_dir:str|None=None,     # data folder (None: $VAE_TUTORIAL_DATA, else the cache folder)
@@ -205,7 +204,7 @@ def run_training(config:TrainConfig,         # what to train
           f"(negative ELBO, test split); files in {out}")
     return history
 
-# %% ../nbs/08_cli.ipynb #7fc08fb8
+# %% ../nbs/08_cli.ipynb #9bbb3694
 def train_command(args:argparse.Namespace, # parsed `train` arguments
                  )->list:                  # the history (per-epoch records)
     "Run `vae-tutorial train` from parsed arguments."
@@ -214,7 +213,7 @@ def train_command(args:argparse.Namespace, # parsed `train` arguments
     return run_training(config, out, args.data_dir, args.device, not args.no_download, args.resume,
                         not args.no_progress, args.preset)
 
-# %% ../nbs/08_cli.ipynb #89235adf
+# %% ../nbs/08_cli.ipynb #0728f0eb
 def build_parser()->argparse.ArgumentParser:
     "The `vae-tutorial` argument parser with its sub-commands."
     p = argparse.ArgumentParser(prog='vae-tutorial', description='Variational autoencoders, derived and trained.')
@@ -231,6 +230,6 @@ def main(argv:list|None=None, # arguments (None: sys.argv[1:])
     except (DataNotFoundError, CorruptDataError) as e: raise SystemExit(f"error: {e}") from None
     except (NonFiniteLossError, CheckpointError) as e: raise SystemExit(f"error: {e}") from None
 
-# %% ../nbs/08_cli.ipynb #65ae2475
+# %% ../nbs/08_cli.ipynb #172e4170
 #| eval: false
 if __name__ == '__main__': main()

@@ -9,7 +9,7 @@ __all__ = ['DATA_ENV', 'DATASET_INFO', 'DATASETS', 'SPLITS', 'IDX_FILES', 'SYSTE
            'load_image_folder', 'load_dataset', 'dataset_info', 'static_binarize', 'prepare_targets', 'batch_targets',
            'ImageBatches', 'get_loaders']
 
-# %% ../nbs/03_data.ipynb #1011311c
+# %% ../nbs/03_data.ipynb #82b91ba9
 import gzip
 import os
 import pickle
@@ -25,7 +25,7 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
-# %% ../nbs/03_data.ipynb #fa00c033
+# %% ../nbs/03_data.ipynb #06f2c7ea
 DATA_ENV = 'VAE_TUTORIAL_DATA'  # environment variable naming the data folder
 
 def data_root(root=None, # a folder (str or Path); None: use $VAE_TUTORIAL_DATA, then the user's cache folder
@@ -36,7 +36,7 @@ def data_root(root=None, # a folder (str or Path); None: use $VAE_TUTORIAL_DATA,
     cache = os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache'
     return Path(cache).expanduser()/'vae-tutorial'
 
-# %% ../nbs/03_data.ipynb #32341439
+# %% ../nbs/03_data.ipynb #1617c289
 class DatasetInfo(NamedTuple):
     "Static facts about a dataset: its name, image shape (C, H, W) and class names."
     name:str       # dataset name, one of DATASETS (or 'folder:PATH')
@@ -57,7 +57,7 @@ DATASET_INFO = {
 DATASETS = tuple(DATASET_INFO)  # the names `load_dataset` knows (besides 'folder:PATH'), e.g. for the CLI's choices
 SPLITS = ('train', 'test')
 
-# %% ../nbs/03_data.ipynb #64eefe7c
+# %% ../nbs/03_data.ipynb #8477a41b
 class DataNotFoundError(FileNotFoundError):
     "A dataset was not found in any folder looked in, and could not be downloaded; the message says how to fix it."
     def __init__(self, name:str,            # dataset name, e.g. 'mnist'
@@ -86,7 +86,7 @@ class CorruptDataError(ValueError):
         super().__init__(f"Corrupt data file {self.path}: {problem}.\nDelete it (or move it away) and download or copy it "
                          "again; nothing was changed on disk.")
 
-# %% ../nbs/03_data.ipynb #426b2da1
+# %% ../nbs/03_data.ipynb #cbc53305
 def read_idx(path, # an IDX file, raw or gzipped (name ending in .gz)
             )->Tensor: # uint8 tensor with the shape stored in the header
     "Read a uint8 IDX file (MNIST format), raising `CorruptDataError` when it is truncated or malformed."
@@ -106,7 +106,7 @@ def read_idx(path, # an IDX file, raw or gzipped (name ending in .gz)
                                      + (" (truncated)" if have < want else ""))
     return torch.from_numpy(np.frombuffer(buf, np.uint8, want, start).reshape(dims).copy())
 
-# %% ../nbs/03_data.ipynb #333336f1
+# %% ../nbs/03_data.ipynb #025412e3
 IDX_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
              'test':  ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
 SYSTEM_DIRS = {'fashion-mnist': [Path('/usr/share/datasets/fashion-mnist')]}  # read-only copies from OS packages
@@ -131,7 +131,7 @@ def read_idx_split(images_path, # IDX file of images, shape (N, H, W)
         raise CorruptDataError(labels_path, f"holds {tuple(labels.shape)} labels for {len(images)} images in {images_path}")
     return images.unsqueeze(1), labels.long()
 
-# %% ../nbs/03_data.ipynb #7f0be7aa
+# %% ../nbs/03_data.ipynb #afcc340d
 _TV_IDX = {'mnist': ('MNIST', 'MNIST'), 'fashion-mnist': ('FashionMNIST', 'FashionMNIST')}  # torchvision class, folder
 
 def _check_split(split):
@@ -166,7 +166,7 @@ def load_idx_dataset(name:str,             # 'mnist' or 'fashion-mnist'
         raise DataNotFoundError(name, folders, why, extra_fixes=extra)
     return read_idx_split(*found)
 
-# %% ../nbs/03_data.ipynb #e4f8d226
+# %% ../nbs/03_data.ipynb #69be82cc
 CIFAR_FOLDER = 'cifar-10-batches-py'
 CIFAR_FILES = {'train': tuple(f'data_batch_{i}' for i in range(1, 6)), 'test': ('test_batch',)}
 
@@ -206,7 +206,7 @@ def load_cifar10(split:str='train',   # 'train' or 'test'
         raise DataNotFoundError('cifar10', [folder], why, extra_fixes=extra)
     return read_cifar_batches(folder, split)
 
-# %% ../nbs/03_data.ipynb #6b007d1d
+# %% ../nbs/03_data.ipynb #181c619e
 def load_image_folder(folder,              # a folder of class sub-folders: folder/<class>/<image>
                       mode:str='RGB',       # PIL mode to convert to: 'RGB' (3 channels) or 'L' (grey, 1 channel)
                       progress:bool=True,   # show a tqdm progress bar while decoding (1000 images or more)
@@ -227,7 +227,7 @@ def load_image_folder(folder,              # a folder of class sub-folders: fold
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
     return x, torch.tensor(ds.targets, dtype=torch.int64)
 
-# %% ../nbs/03_data.ipynb #e693eadc
+# %% ../nbs/03_data.ipynb #1539bb70
 def _folder_of(name, root, split):
     "The image folder that the dataset name 'cifar10-jpeg' or 'folder:PATH' stands for."
     base = Path(name[len('folder:'):]).expanduser() if name.startswith('folder:') else data_root(root)/name
@@ -262,7 +262,7 @@ def dataset_info(name:str,   # one of DATASETS or 'folder:PATH'
     with Image.open(ds.samples[0][0]) as im: w, h = im.size; c = len(im.getbands())
     return DatasetInfo(name, (c, h, w), tuple(ds.classes))
 
-# %% ../nbs/03_data.ipynb #444fb466
+# %% ../nbs/03_data.ipynb #1c8415be
 TARGET_MODES = ('dynamic', 'static', 'grayscale')
 STATIC_SEED = 1234  # the fixed seed of the one static binarization: the same binary dataset in every run
 
@@ -293,7 +293,7 @@ def batch_targets(x:Tensor,            # uint8 batch (B, C, H, W), as returned b
     p = x.float().div_(255)
     return torch.bernoulli(p, generator=generator) if mode == 'dynamic' else p
 
-# %% ../nbs/03_data.ipynb #0324b39c
+# %% ../nbs/03_data.ipynb #337e364f
 class ImageBatches:
     "Serve (x, y) batches from uint8 images held in one tensor: shuffled by index, converted to targets, on `device`."
     def __init__(self, images:Tensor,         # uint8 images (N, C, H, W)
@@ -335,7 +335,7 @@ class ImageBatches:
             idx = order[i*b:(i+1)*b]
             yield batch_targets(self.images[idx], self.targets, self.g_draw), self.labels[idx]
 
-# %% ../nbs/03_data.ipynb #4b0febfe
+# %% ../nbs/03_data.ipynb #7a9114ec
 def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 root=None,              # data folder; None: $VAE_TUTORIAL_DATA, then ~/.cache/vae-tutorial
                 targets:str='dynamic',  # one of TARGET_MODES

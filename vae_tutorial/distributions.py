@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['LOG_2PI', 'log_normal_diag', 'log_standard_normal', 'kl_normal_std', 'kl_normal_normal', 'log_bernoulli_logits']
 
-# %% ../nbs/01_distributions.ipynb #06c2dbcb
+# %% ../nbs/01_distributions.ipynb #e4dfffa5
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_distributions.ipynb #c7de3fc5
+# %% ../nbs/01_distributions.ipynb #974a25bd
 LOG_2PI = math.log(2 * math.pi)
 
 def log_normal_diag(x:Tensor,       # points, shape (..., d)
@@ -22,20 +22,20 @@ def log_normal_diag(x:Tensor,       # points, shape (..., d)
     "Log-density of a diagonal Gaussian, summed over the last dimension."
     return -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 * torch.exp(-log_var)).sum(-1)
 
-# %% ../nbs/01_distributions.ipynb #68eae3ba
+# %% ../nbs/01_distributions.ipynb #5c6e41ea
 def log_standard_normal(x:Tensor, # points, shape (..., d)
                        )->Tensor: # log N(x; 0, I) in nats, shape (...)
     "Log-density of the standard normal N(0, I), summed over the last dimension."
     return -0.5 * (LOG_2PI + x ** 2).sum(-1)
 
-# %% ../nbs/01_distributions.ipynb #29279cf3
+# %% ../nbs/01_distributions.ipynb #70274542
 def kl_normal_std(mean:Tensor,    # mean μ of q, shape (..., d)
                   log_var:Tensor, # log-variance log σ² of q, same shape
                  )->Tensor:       # KL in nats, shape (...)
     "KL(N(μ, diag σ²) || N(0, I)) in closed form, summed over the last dimension."
     return 0.5 * (mean ** 2 + torch.exp(log_var) - 1 - log_var).sum(-1)
 
-# %% ../nbs/01_distributions.ipynb #03429566
+# %% ../nbs/01_distributions.ipynb #c5fc3982
 def kl_normal_normal(mean_q:Tensor,    # mean of q, shape (..., d)
                      log_var_q:Tensor, # log-variance of q, same shape
                      mean_p:Tensor,    # mean of p, broadcastable
@@ -44,7 +44,7 @@ def kl_normal_normal(mean_q:Tensor,    # mean of q, shape (..., d)
     "KL(q || p) between two diagonal Gaussians in closed form, summed over the last dimension."
     return 0.5 * (log_var_p - log_var_q + (torch.exp(log_var_q) + (mean_q - mean_p) ** 2) * torch.exp(-log_var_p) - 1).sum(-1)
 
-# %% ../nbs/01_distributions.ipynb #9af4516e
+# %% ../nbs/01_distributions.ipynb #341f5414
 def log_bernoulli_logits(x:Tensor,      # targets in [0, 1] (binary for a proper likelihood), shape (..., d)
                          logits:Tensor, # decoder logits ℓ, broadcastable to `x`
                         )->Tensor:      # log p(x | ℓ) in nats, shape (...)
