@@ -5,7 +5,7 @@ import os
 
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev import test as nbdev_test  # imported as a module so pytest does not collect `test_nb` itself
 
 cfg = get_config()
 NOTEBOOKS = sorted(p for p in cfg.nbs_path.glob('*.ipynb') if not p.name.startswith('_'))
@@ -17,6 +17,6 @@ def test_notebooks_found():
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook(nb):
-    ok, secs = test_nb(nb, skip_flags=cfg.tst_flags.split(),
+    ok, secs = nbdev_test.test_nb(nb, skip_flags=cfg.tst_flags.split(),
                        force_flags=os.environ.get('VAE_TUTORIAL_FORCE_FLAGS', '').split())
     assert ok, f'{nb.name} failed after {secs:.1f} s: its traceback is printed above'
