@@ -111,7 +111,8 @@ REFERENCE_TEST_LOSS = {'seed2019': {1: 131.53, 3: 119.19, 6: 114.84, 10: 112.91,
 
 @torch.no_grad()
 def save_run_figures(model,             # trained VAE
-                     train, test,       # the train and test loaders (ImageBatches)
+                     train,             # the training loader (ImageBatches)
+                     test,              # the test loader (ImageBatches)
                      history:list,      # per-epoch records
                      out:Path,          # run folder
                      label:str,         # what the data is, for titles (e.g. 'MNIST, grayscale targets')
@@ -142,7 +143,8 @@ def save_run_figures(model,             # trained VAE
     return paths
 
 # %% ../nbs/08_cli.ipynb #5dc18725
-def rng_states(train) -> dict:
+def rng_states(train, # the training loader (ImageBatches), whose generators are saved
+              )->dict:    # {'rng': {'torch', 'order', 'draw'}} to pass as `extra` to save_checkpoint
     "Random-generator states to store in a checkpoint: torch's global one and the training loader's two."
     return dict(rng=dict(torch=torch.get_rng_state(), order=train.g_order.get_state(), draw=train.g_draw.get_state()))
 
