@@ -9,7 +9,7 @@ __all__ = ['CONV_CHANNELS', 'REFERENCE_TEST_LOSS', 'DATA_LABELS', 'positive_int'
            'sample_parser', 'draw_samples', 'sample_command', 'evaluate_parser', 'evaluate_command', 'build_parser',
            'main']
 
-# %% ../nbs/08_cli.ipynb #02107d00
+# %% ../nbs/08_cli.ipynb #b44adbc2
 import argparse
 import json
 import math
@@ -33,7 +33,7 @@ from .train import (ARCHS, OBJECTIVES, OPTIMIZERS, PRESETS, CheckpointError, Non
                                 build_model, fit, load_checkpoint, make_loss, make_optimizer, model_from_checkpoint,
                                 pick_device, save_checkpoint, seed_everything)
 
-# %% ../nbs/08_cli.ipynb #8678212e
+# %% ../nbs/08_cli.ipynb #1781a892
 def positive_int(s:str, # the command-line text
                 )->int:
     "An integer ≥ 1, for argparse."
@@ -63,7 +63,7 @@ def dataset_name(s:str, # the command-line text
     raise argparse.ArgumentTypeError(f"unknown dataset {s!r}; choose one of {', '.join(DATASETS)}, or folder:PATH for a "
                                      "folder with train/ and test/ sub-folders of class folders")
 
-# %% ../nbs/08_cli.ipynb #d230c66a
+# %% ../nbs/08_cli.ipynb #22f1730d
 def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main parser
                 ):
     "Add the `train` command and its options."
@@ -104,7 +104,7 @@ def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main pa
     p.add_argument('--no-progress', action='store_true', help='no progress bars (still one line per epoch)')
     p.set_defaults(func=train_command, parser=p)
 
-# %% ../nbs/08_cli.ipynb #cfaa8b3f
+# %% ../nbs/08_cli.ipynb #2d61b94f
 CONV_CHANNELS = (32, 64, 128)  # default channels of --arch conv
 
 def model_defaults(settings:dict, # the preset and the options given
@@ -136,7 +136,7 @@ def config_from_args(args:argparse.Namespace, # parsed `train` arguments
         raise ValueError("--objective iwae needs --iw-k K, the number of importance samples per example (e.g. 5 or 50)")
     return TrainConfig(**settings)
 
-# %% ../nbs/08_cli.ipynb #1a73a045
+# %% ../nbs/08_cli.ipynb #584c6365
 def write_json(path:Path, # destination
                obj,       # JSON-serialisable object
               ):
@@ -151,7 +151,7 @@ def metrics_record(history:list, # per-epoch records from `fit`
     return dict(unit='nats per example (negative ELBO: pixels summed, examples averaged)',
                 test_loss=history[-1]['test_loss'] if history else None, epochs=history)
 
-# %% ../nbs/08_cli.ipynb #c941dadd
+# %% ../nbs/08_cli.ipynb #e10d2fa0
 REFERENCE_TEST_LOSS = {'seed2019': {1: 131.53, 3: 119.19, 6: 114.84, 10: 112.91, 20: 109.89}}  # as reported in 2019
 
 @torch.no_grad()
@@ -187,7 +187,7 @@ def save_run_figures(model,             # trained VAE
                              out / 'encoding.png'))
     return paths
 
-# %% ../nbs/08_cli.ipynb #92361223
+# %% ../nbs/08_cli.ipynb #d36d9e3d
 DATA_LABELS = {'mnist': 'MNIST', 'fashion-mnist': 'Fashion-MNIST', 'cifar10': 'CIFAR-10',
                'cifar10-jpeg': 'CIFAR-10 JPEG copy (not the official files)'}
 
@@ -198,7 +198,7 @@ def run_label(config:TrainConfig, # the run's configuration
     if config.arch == 'mlp' and config.likelihood == 'bernoulli': return f"{data}, {config.targets} targets"
     return f"{data}, {config.arch}, {config.likelihood} likelihood"
 
-# %% ../nbs/08_cli.ipynb #ec001451
+# %% ../nbs/08_cli.ipynb #a69adfd8
 def rng_states(train, # the training loader (ImageBatches), whose generators are saved
               )->dict:    # {'rng': {'torch', 'order', 'draw'}} to pass as `extra` to save_checkpoint
     "Random-generator states to store in a checkpoint: torch's global one and the training loader's two."
@@ -212,7 +212,7 @@ def restore_rng(state:dict, # a loaded checkpoint
     torch.set_rng_state(state['rng']['torch'])
     train.g_order.set_state(state['rng']['order']); train.g_draw.set_state(state['rng']['draw'])
 
-# %% ../nbs/08_cli.ipynb #de7052e7
+# %% ../nbs/08_cli.ipynb #919437c0
 def run_training(config:TrainConfig,         # what to train
                  out:Path,                   # run folder
                  data_dir:str|None=None,     # data folder (None: $VAE_TUTORIAL_DATA, else the cache folder)
@@ -266,7 +266,7 @@ def run_training(config:TrainConfig,         # what to train
           f"(negative ELBO, test split); files in {out}")
     return history
 
-# %% ../nbs/08_cli.ipynb #b84dde78
+# %% ../nbs/08_cli.ipynb #eff96387
 def train_command(args:argparse.Namespace, # parsed `train` arguments
                  )->list:                  # the history (per-epoch records)
     "Run `vae-tutorial train` from parsed arguments."
@@ -276,7 +276,7 @@ def train_command(args:argparse.Namespace, # parsed `train` arguments
     return run_training(config, out, args.data_dir, args.device, not args.no_download, args.resume,
                         not args.no_progress, args.preset)
 
-# %% ../nbs/08_cli.ipynb #1d800af2
+# %% ../nbs/08_cli.ipynb #942b83e2
 def sample_parser(sub:argparse._SubParsersAction, # the subparsers of the main parser
                  ):
     "Add the `sample` command and its options."
@@ -291,7 +291,7 @@ def sample_parser(sub:argparse._SubParsersAction, # the subparsers of the main p
     p.add_argument('--device', default='auto', help="auto (default: CUDA if available), cpu, cuda or cuda:N")
     p.set_defaults(func=sample_command)
 
-# %% ../nbs/08_cli.ipynb #28280171
+# %% ../nbs/08_cli.ipynb #3a267b23
 @torch.no_grad()
 def draw_samples(model,                   # a trained VAE, conditional or not
                  n:int,                   # number of samples
@@ -311,7 +311,7 @@ def draw_samples(model,                   # a trained VAE, conditional or not
     y = torch.full((n,), label, device=next(model.parameters()).device) if K else None
     return model.sample(n, y, generator=generator), math.ceil(math.sqrt(n)), None
 
-# %% ../nbs/08_cli.ipynb #01edf247
+# %% ../nbs/08_cli.ipynb #de1e8e8c
 def sample_command(args:argparse.Namespace, # parsed `sample` arguments
                   )->Path:                  # the PNG written
     "Run `vae-tutorial sample`: load a checkpoint, draw samples, save them as a PNG."
@@ -331,7 +331,7 @@ def sample_command(args:argparse.Namespace, # parsed `sample` arguments
     print(f"wrote {args.n} samples{what} to {path}")
     return path
 
-# %% ../nbs/08_cli.ipynb #253e1783
+# %% ../nbs/08_cli.ipynb #bdf87e59
 def evaluate_parser(sub:argparse._SubParsersAction, # the subparsers of the main parser
                    ):
     "Add the `evaluate` command and its options."
@@ -352,7 +352,7 @@ def evaluate_parser(sub:argparse._SubParsersAction, # the subparsers of the main
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.set_defaults(func=evaluate_command)
 
-# %% ../nbs/08_cli.ipynb #6aede0cc
+# %% ../nbs/08_cli.ipynb #c6cde01f
 def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
                     )->dict:                  # the record written to the JSON file
     "Run `vae-tutorial evaluate`: load a checkpoint and its test split, evaluate, print and write JSON."
@@ -385,7 +385,7 @@ def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
     print(f"wrote {out}")
     return record
 
-# %% ../nbs/08_cli.ipynb #5e41251c
+# %% ../nbs/08_cli.ipynb #8e9cecf8
 def build_parser()->argparse.ArgumentParser:
     "The `vae-tutorial` argument parser with its sub-commands."
     p = argparse.ArgumentParser(prog='vae-tutorial', description='Variational autoencoders, derived and trained.')
@@ -404,6 +404,6 @@ def main(argv:list|None=None, # arguments (None: sys.argv[1:])
     except (DataNotFoundError, CorruptDataError) as e: raise SystemExit(f"error: {e}") from None
     except (NonFiniteLossError, CheckpointError) as e: raise SystemExit(f"error: {e}") from None
 
-# %% ../nbs/08_cli.ipynb #bf0a4021
+# %% ../nbs/08_cli.ipynb #6be59e01
 #| eval: false
 if __name__ == '__main__': main()
