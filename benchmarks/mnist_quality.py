@@ -154,6 +154,8 @@ def main(argv=None):
         record = {**parts[0], 'results': [r for part in parts for r in part['results']],
                   'device': ' + '.join(sorted({part['device'] for part in parts})), 'merged_from': args.merge}
         write(record, args.out); print(table(record)); return record
+    names = [n.strip() for n in args.configs.split(',')]
+    for name in names: config_for(name, args)   # a bad name stops here, before any data is read or model trained
     if args.threads: torch.set_num_threads(args.threads)
     dev = pick_device(args.device)
     train, test = get_loaders('mnist', args.data_dir, 'dynamic', args.batch_size, dev, args.seed, download=False)
@@ -161,8 +163,8 @@ def main(argv=None):
                   date=datetime.date.today().isoformat(), device=device_name(dev), torch=torch.__version__,
                   python=platform.python_version(), vae_tutorial=__version__, argv=sys.argv[1:] if argv is None else argv,
                   eval_k=args.eval_k, anchors=ANCHORS, targets=TARGETS, results=[])
-    for name in args.configs.split(','):
-        record['results'].append(run_config(name.strip(), args, dev, train, test))
+    for name in names:
+        record['results'].append(run_config(name, args, dev, train, test))
         write(record, args.out)
     print(table(record))
     return record

@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['CONV_CHANNELS', 'REFERENCE_TEST_LOSS', 'DATA_LABELS', 'positive_int', 'positive_float', 'nonneg_float',
            'dataset_name', 'train_parser', 'model_defaults', 'config_from_args', 'write_json', 'metrics_record',
-           'save_run_figures', 'run_label', 'rng_states', 'restore_rng', 'run_training', 'train_command',
-           'sample_parser', 'draw_samples', 'sample_command', 'evaluate_parser', 'evaluate_command', 'build_parser',
-           'main']
+           'save_run_figures', 'run_label', 'rng_states', 'restore_rng', 'run_training', 'train_command', 'keep_run',
+           'read_kept', 'sample_parser', 'draw_samples', 'sample_command', 'evaluate_parser', 'evaluate_command',
+           'build_parser', 'main']
 
 # %% ../nbs/08_cli.ipynb #b44adbc2
 import argparse
@@ -212,7 +212,7 @@ def restore_rng(state:dict, # a loaded checkpoint
     torch.set_rng_state(state['rng']['torch'])
     train.g_order.set_state(state['rng']['order']); train.g_draw.set_state(state['rng']['draw'])
 
-# %% ../nbs/08_cli.ipynb #919437c0
+# %% ../nbs/08_cli.ipynb #c36fe6f1
 def run_training(config:TrainConfig,         # what to train
                  out:Path,                   # run folder
                  data_dir:str|None=None,     # data folder (None: $VAE_TUTORIAL_DATA, else the cache folder)
@@ -247,6 +247,7 @@ def run_training(config:TrainConfig,         # what to train
         print(f"resuming {out} after epoch {len(history)}")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / 'config.json', dict(config=asdict(config), preset=preset, data_dir=str(data_dir or ''),
+                                         n_train=len(train.images), n_test=len(test.images),
                                          device=str(dev), vae_tutorial=__version__, torch=torch.__version__,
                                          python=platform.python_version()))
 
@@ -275,6 +276,29 @@ def train_command(args:argparse.Namespace, # parsed `train` arguments
     out = args.out or Path('runs') / (args.preset or config.dataset.replace('folder:', '').replace('/', '_'))
     return run_training(config, out, args.data_dir, args.device, not args.no_download, args.resume,
                         not args.no_progress, args.preset)
+
+# %% ../nbs/08_cli.ipynb #c32c33b6
+def keep_run(run:Path,             # a finished run folder (metrics.json and config.json)
+             dest:Path,            # the JSON file to write, e.g. results/mnist_seed2019.json
+             extra:dict|None=None, # more fields to keep beside them, e.g. a test report
+            )->dict:               # what was written: metrics.json's fields, `config` (config.json) and `extra`
+    "Keep a run's metrics.json and config.json (and `extra`) in one JSON file that outlives the run folder."
+    record = json.loads((Path(run) / 'metrics.json').read_text())
+    record['config'] = json.loads((Path(run) / 'config.json').read_text())
+    record.update(extra or {})
+    dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
+    write_json(dest, record)
+    return record
+
+def read_kept(path:Path,   # a JSON file written by `keep_run` or `write_json`
+              how:str='',  # how to make it, for the error message (e.g. the notebook cell that writes it)
+             )->dict:
+    "Read a kept record; a missing or damaged file is a `FileNotFoundError` that says how to make it again."
+    path = Path(path)
+    try: return json.loads(path.read_text())
+    except FileNotFoundError: problem = 'does not exist'
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: problem = f'is not valid JSON ({e})'
+    raise FileNotFoundError(f"{path} {problem}: {how or 'run the cell or command that writes it'}")
 
 # %% ../nbs/08_cli.ipynb #942b83e2
 def sample_parser(sub:argparse._SubParsersAction, # the subparsers of the main parser
