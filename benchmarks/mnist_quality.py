@@ -12,18 +12,21 @@ VAE 86.76, IWAE k=5 85.54, IWAE k=50 84.78.
 Examples:
     python benchmarks/mnist_quality.py --configs vae,iwae50 --epochs 1000 --hidden 500 500 --lr-schedule burda --device cuda
     python benchmarks/mnist_quality.py --configs vae --epochs 200 --max-minutes 12 --eval-n 1000 --device cpu --threads 1
-    python benchmarks/mnist_quality.py --merge a.json b.json --out nbs/results/mnist_benchmark.json   # combine runs
+    python benchmarks/mnist_quality.py --merge a.json b.json --out nbs/results/benchmark_mnist.json   # combine runs
 """
-import argparse, datetime, json, math, os, platform, re, sys, time
+import argparse, datetime, json, platform, re, sys, time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from vae_tutorial import __version__
-from vae_tutorial.data import ImageBatches, get_loaders
+from vae_tutorial.cli import write_json
+from vae_tutorial.data import DATASET_INFO, DataNotFoundError, ImageBatches, get_loaders
 from vae_tutorial.evaluate import estimate_log_px, evaluate_model
 from vae_tutorial.train import TrainConfig, build_model, fit, make_loss, make_optimizer, pick_device, save_checkpoint, seed_everything
 
+N_CLASSES = len(DATASET_INFO['mnist'].classes)
 ANCHORS = {'vae': 86.76, 'iwae5': 85.54, 'iwae50': 84.78}   # Burda et al. 2015, Table 1 (1 stochastic layer), nats
 TARGETS = {'vae': 88.0, 'iwae50': 85.5}                     # this project's targets, nats
 
@@ -41,7 +44,8 @@ def config_for(name, args):
 def burda_lr(epoch, epochs, lr):
     "Burda et al.'s schedule, compressed to `epochs`: stage i (i = 0..7) lasts ∝ 3^i epochs at lr · 10^(-i/7)."
     ends = [sum(3 ** j for j in range(i + 1)) / 3280 * epochs for i in range(8)]
-    return lr * 10 ** (-next(i for i, e in enumerate(ends) if epoch <= e + 1e-9) / 7)
+    stage = next((i for i, e in enumerate(ends) if epoch - 1 < e - 1e-9), len(ends) - 1)  # the stage the epoch starts in
+    return lr * 10 ** (-stage / 7)
 
 
 def subset(test, n):
@@ -60,13 +64,14 @@ def run_config(name, args, dev, train, test):
     "Train one configuration, evaluate it, return its result record."
     config = config_for(name, args)
     seed_everything(config.seed); train.reset()
-    model = build_model(config, train.image_shape, 10).to(dev)
+    model = build_model(config, train.image_shape, N_CLASSES).to(dev)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr)
     trend_test = subset(test, args.trend_n)
     g = torch.Generator(dev).manual_seed(1)
     start, cpu_start, run_dir = time.perf_counter(), time.process_time(), Path(args.runs) / name
-    set_lr = lambda e: [grp.__setitem__('lr', burda_lr(e, config.epochs, config.lr) if args.lr_schedule == 'burda' else config.lr)
-                        for grp in opt.param_groups]
+    def set_lr(epoch):
+        for group in opt.param_groups:
+            group['lr'] = burda_lr(epoch, config.epochs, config.lr) if args.lr_schedule == 'burda' else config.lr
     set_lr(1)
 
     class Stop(Exception): pass
@@ -82,7 +87,7 @@ def run_config(name, args, dev, train, test):
         r['wall_seconds'], r['cpu_seconds'] = time.perf_counter() - start, time.process_time() - cpu_start
         trend = f" | NLL (k={args.trend_k}, first {len(trend_test.images)} test images) {r[f'test_nll_k{args.trend_k}']:.2f}" if args.trend_k else ''
         print(f"[{name}] epoch {r['epoch']}: test −ELBO {r['test_loss']:.2f}{trend} nats | {r['wall_seconds'] / 60:.1f} min", flush=True)
-        save_checkpoint(run_dir / 'checkpoint.pt', model, opt, config, train.image_shape, 10, history)
+        save_checkpoint(run_dir / 'checkpoint.pt', model, opt, config, train.image_shape, N_CLASSES, history)
         set_lr(r['epoch'] + 1)
         if args.max_minutes and r['wall_seconds'] > args.max_minutes * 60: raise Stop
         if args.max_cpu_minutes and r['cpu_seconds'] > args.max_cpu_minutes * 60: raise Stop
@@ -98,7 +103,7 @@ def run_config(name, args, dev, train, test):
     print(f"[{name}] test NLL (k={args.eval_k}, {report['n_examples']} test images) {report['test_nll']:.2f} nats", flush=True)
     return dict(config=name, objective=config.objective, iw_k=config.iw_k, epochs=len(history), train_seconds=train_seconds,
                 train_cpu_seconds=train_cpu_seconds, eval_seconds=time.perf_counter() - t0, eval_cpu_seconds=time.process_time() - c0, eval_examples=report['n_examples'], anchor_nll=ANCHORS.get(name),
-                target_nll=TARGETS.get(name), train_config=config.__dict__ | {'hidden': list(config.hidden)},
+                target_nll=TARGETS.get(name), train_config=asdict(config),
                 lr_schedule=args.lr_schedule, **report, history=history)
 
 
@@ -114,13 +119,26 @@ def table(record):
              f"≤ {r['target_nll']:.1f}" if r['target_nll'] else '–'] for r in record['results']]
     w = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
     line = lambda cells: ' | '.join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(cells))
-    return '\n'.join([head, '(ELBO, NLL and anchors in nats per example; time = training only, wall clock / CPU)', line(cols),
+    return '\n'.join([head, '(ELBO, NLL and anchors in nats per example; time = training incl. the per-epoch test passes '
+                            'and checkpoints, wall clock / CPU)', line(cols),
                       '-+-'.join('-' * x for x in w)] + [line(r) for r in rows])
 
 
 def write(record, out):
+    "Write the results JSON atomically (never half a file), making its folder if needed."
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix('.tmp'); tmp.write_text(json.dumps(record, indent=1)); os.replace(tmp, out)
+    write_json(out, record)
+
+
+def merge(files):
+    "One record from the results of several runs; they must share eval_k and name different configurations."
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    ks = {part['eval_k'] for part in parts}
+    if len(ks) > 1: raise SystemExit(f"error: cannot merge results evaluated with different --eval-k ({sorted(ks)})")
+    names = [r['config'] for part in parts for r in part['results']]
+    if len(set(names)) < len(names): raise SystemExit(f"error: cannot merge: a configuration appears twice ({names})")
+    return {**parts[0], 'results': [r for part in parts for r in part['results']],
+            'device': ' + '.join(sorted({part['device'] for part in parts})), 'merged_from': list(map(str, files))}
 
 
 def main(argv=None):
@@ -150,15 +168,15 @@ def main(argv=None):
     p.add_argument('--no-progress', action='store_true', help='no progress bar during evaluation')
     args = p.parse_args(argv)
     if args.merge:
-        parts = [json.loads(Path(f).read_text()) for f in args.merge]
-        record = {**parts[0], 'results': [r for part in parts for r in part['results']],
-                  'device': ' + '.join(sorted({part['device'] for part in parts})), 'merged_from': args.merge}
+        record = merge(args.merge)
         write(record, args.out); print(table(record)); return record
     names = [n.strip() for n in args.configs.split(',')]
     for name in names: config_for(name, args)   # a bad name stops here, before any data is read or model trained
     if args.threads: torch.set_num_threads(args.threads)
-    dev = pick_device(args.device)
-    train, test = get_loaders('mnist', args.data_dir, 'dynamic', args.batch_size, dev, args.seed, download=False)
+    try:
+        dev = pick_device(args.device)
+        train, test = get_loaders('mnist', args.data_dir, 'dynamic', args.batch_size, dev, args.seed, download=False)
+    except (RuntimeError, DataNotFoundError) as e: raise SystemExit(f"error: {e}") from None
     record = dict(benchmark='MNIST, dynamically binarized, one stochastic layer',
                   date=datetime.date.today().isoformat(), device=device_name(dev), torch=torch.__version__,
                   python=platform.python_version(), vae_tutorial=__version__, argv=sys.argv[1:] if argv is None else argv,

@@ -1,22 +1,18 @@
 """The MNIST quality benchmark script (benchmarks/mnist_quality.py) end to end, at a tiny size: the `gpu` cell of
 06_evaluate runs the same script at full length. Needs the MNIST files (VAE_TUTORIAL_DATA, as in CI)."""
+import importlib.util
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from vae_tutorial.data import DataNotFoundError, load_dataset
+from conftest import HAS_MNIST, NO_MNIST
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'benchmarks' / 'mnist_quality.py'
-
-
-def have_mnist():
-    try: load_dataset('mnist', 'test', download=False)
-    except DataNotFoundError: return False
-    return True
 
 
 def bench(*args, cwd):
@@ -25,7 +21,7 @@ def bench(*args, cwd):
     return p.returncode, p.stdout + p.stderr
 
 
-@pytest.mark.skipif(not have_mnist(), reason='MNIST not found: set VAE_TUTORIAL_DATA to a folder that holds it')
+@pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)
 def test_tiny_benchmark_and_merge(tmp_path):
     tiny = ['--epochs', 1, '--hidden', 16, '--latent-dim', 4, '--eval-k', 8, '--eval-n', 40, '--trend-k', 4,
             '--trend-n', 20, '--chunk', 8, '--device', 'cpu', '--threads', 1, '--runs', tmp_path / 'runs', '--no-progress']
@@ -51,3 +47,14 @@ def test_unknown_configuration_rejected(tmp_path):
     code, out = bench('--configs', 'vae,iwaeX', '--out', tmp_path / 'x.json', '--device', 'cpu', cwd=tmp_path)
     assert code != 0 and "unknown configuration 'iwaeX'" in out, out
     assert not (tmp_path / 'x.json').exists()
+
+
+def test_burda_schedule():
+    spec = importlib.util.spec_from_file_location('mnist_quality', SCRIPT)
+    bench_mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench_mod)
+    lrs = [bench_mod.burda_lr(e, 3280, 1e-3) for e in range(1, 3282)]   # the original length: stages of 1, 3, 9, ... epochs
+    assert [lrs.count(lr) for lr in sorted(set(lrs), reverse=True)] == [1, 3, 9, 27, 81, 243, 729, 2187 + 1]
+    assert math.isclose(lrs[0], 1e-3) and math.isclose(lrs[-1], 1e-3 * 10 ** -1)
+    short = [bench_mod.burda_lr(e, 1000, 1e-3) for e in range(1, 1002)]  # compressed: the first stage still runs
+    assert math.isclose(short[0], 1e-3) and math.isclose(short[-1], 1e-3 * 10 ** -1)
+    assert all(a >= b for a, b in zip(short, short[1:]))

@@ -2,21 +2,18 @@
 
 CI sets VAE_TUTORIAL_DATA to the shared datasets folder; elsewhere this test is skipped with the reason shown."""
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-DATA = os.environ.get('VAE_TUTORIAL_DATA', '')
-HAS_MNIST = bool(DATA) and (Path(DATA) / 'MNIST' / 'raw' / 'train-images-idx3-ubyte').is_file()
+from conftest import HAS_MNIST, MNIST_ROOT, NO_MNIST
 
 
-@pytest.mark.skipif(not HAS_MNIST, reason=f'no MNIST under VAE_TUTORIAL_DATA={DATA!r}: set it to a folder holding MNIST/raw/')
+@pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)
 def test_train_one_epoch_on_mnist(tmp_path):
     out = tmp_path / 'run'
-    cmd = [sys.executable, '-m', 'vae_tutorial.cli', 'train', '--dataset', 'mnist', '--data-dir', DATA, '--no-download',
+    cmd = [sys.executable, '-m', 'vae_tutorial.cli', 'train', '--dataset', 'mnist', '--data-dir', str(MNIST_ROOT), '--no-download',
            '--epochs', '1', '--device', 'cpu', '--seed', '0', '--out', str(out), '--no-progress']
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -124,7 +124,8 @@ def show_doc_markdown(self) -> str:
     try: doc += f'```python\n{signature_line(self.sym)}\n```\n\n'
     except (TypeError, ValueError): return self._nbdev_markdown()
     if self.docs: doc += re.sub(r'^(\s*)(.+)', r'\1*\2*', self.docs, count=1) + '\n\n'
-    for sym in (self.sym, package_twin(self.nm)):  # a class defined in a notebook cell has no source to read
+    for twin in (False, True):  # a class defined in a notebook cell has no source to read: try the package's copy
+        sym = package_twin(self.nm) if twin else self.sym
         if sym is None: continue
         try:
             if tbl := DocmentTbl(sym)._repr_markdown_(): return doc + tbl
@@ -146,12 +147,12 @@ def package_twin(qualname:str):
     except Exception: return None
 
 
-def process(cfg, n_workers:int) -> Path:
+def process(cfg) -> Path:
     """Run nbdev's notebook processing into `_proc/`, as `nbdev_proc_nbs` does but without its Quarto installer.
 
-    With `n_workers=0` (the default) it runs in this process, with `show_doc` rendering signature + docments table
-    (nbdev 2.4's default puts the docments into the signature as comments) and without running cells flagged with
-    settings.ini's `tst_flags`; with `n_workers > 0` nbdev's own processes do both its way."""
+    It runs in this process (the patches below would not reach nbdev's worker processes), with `show_doc` rendering
+    signature + docments table (nbdev 2.4's default puts the docments into the signature as comments) and without
+    running cells flagged with settings.ini's `tst_flags`."""
     from nbdev.quarto import refresh_quarto_yml
     from nbdev.serve import proc_nbs
     import nbdev.doclinks, nbdev.showdoc
@@ -170,7 +171,7 @@ def process(cfg, n_workers:int) -> Path:
         if flags & d.keys() and not {'export', 'exports', 'exporti', 'exec_doc'} & d.keys(): return None
         return do_eval(cell)
     procs._do_eval = _do_eval
-    return proc_nbs(cfg.nbs_path, n_workers=n_workers, force=True, skip_folder_re=SKIP_FOLDERS)
+    return proc_nbs(cfg.nbs_path, n_workers=0, force=True, skip_folder_re=SKIP_FOLDERS)
 
 
 # ---------------------------------------------------------------- 3. API reference
@@ -283,7 +284,8 @@ def katex_dist(explicit:str|None, cache:Path) -> Path:
     "A KaTeX `dist/` folder: `explicit`, `$VAE_TUTORIAL_KATEX`, or the npm package installed once into `cache`."
     for d in [explicit, os.environ.get('VAE_TUTORIAL_KATEX')]:
         if d:
-            if not (Path(d)/'katex.min.js').is_file(): sys.exit(f'docs: {d} is not a KaTeX dist/ folder (no katex.min.js)')
+            if missing := [f for f in KATEX_FILES if not (Path(d)/f).exists()]:
+                sys.exit(f'docs: {d} is not a complete KaTeX dist/ folder: {", ".join(missing)} missing')
             return Path(d)
     dist = cache/'node_modules'/'katex'/'dist'
     pkg = cache/'node_modules'/'katex'/'package.json'
@@ -295,7 +297,8 @@ def katex_dist(explicit:str|None, cache:Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     subprocess.run([npm, 'install', '--no-save', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', str(cache),
                     f'katex@{KATEX_VERSION}'], check=True)
-    if not (dist/'katex.min.js').is_file(): sys.exit(f'docs: npm did not install KaTeX into {cache}')
+    if missing := [f for f in KATEX_FILES if not (dist/f).exists()]:
+        sys.exit(f'docs: npm did not install a complete KaTeX into {cache}: {", ".join(missing)} missing')
     return dist
 
 
@@ -304,7 +307,6 @@ def copy_katex(dist:Path, site:Path):
     shutil.rmtree(dest, ignore_errors=True)
     for f in KATEX_FILES:
         src = dist/f
-        if not src.exists(): continue
         (dest/f).parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir(): shutil.copytree(src, dest/f)
         else: shutil.copy2(src, dest/f)
@@ -365,7 +367,7 @@ def network_fetches(text:str) -> list[str]:
 
 # ---------------------------------------------------------------- main
 
-def build(renderer:str='auto', katex:str|None=None, n_workers:int|None=None) -> Path:
+def build(renderer:str='auto', katex:str|None=None) -> Path:
     "Build the site into settings.ini's `doc_path` (`_docs/`); returns that folder."
     cfg = get_config()
     if renderer == 'auto': renderer = 'quarto' if shutil.which('quarto') else 'smalldocs'
@@ -375,7 +377,7 @@ def build(renderer:str='auto', katex:str|None=None, n_workers:int|None=None) -> 
     say(f'sidebar: {cfg.nbs_path}/sidebar.yml')
     write_sidebar(cfg.nbs_path)
     say('processing notebooks into _proc/ (nbdev)')
-    proc = process(cfg, n_workers or 0)
+    proc = process(cfg)
     (proc/'api.md').write_text(api_page(cfg, proc), encoding='utf-8')
 
     out = render(proc, renderer)
@@ -416,10 +418,8 @@ def main():
                    help='auto: quarto when it is on the PATH, else smalldocs')
     p.add_argument('--katex', metavar='DIR', help='a KaTeX dist/ folder to serve (default: $VAE_TUTORIAL_KATEX, '
                    f'else npm katex@{KATEX_VERSION} cached in build/katex/)')
-    p.add_argument('--n-workers', type=int, default=0,
-                   help="processes for nbdev's notebook processing (default 0: in this process, with show_doc tables)")
     a = p.parse_args()
-    build(a.renderer, a.katex, a.n_workers)
+    build(a.renderer, a.katex)
 
 
 if __name__ == '__main__': main()

@@ -51,7 +51,7 @@ def main():
     text = render(cfg.nbs_path / cfg.readme_nb)
     readme = cfg.config_path / 'README.md'
     if a.check:
-        if readme.read_text(encoding='utf-8') != text:
+        if not readme.is_file() or readme.read_text(encoding='utf-8') != text:
             sys.exit('README.md is out of date with nbs/index.ipynb: run python tools/make_readme.py and commit it')
         print('README.md is up to date')
     else: readme.write_text(text, encoding='utf-8'); print(f'wrote {readme}')

@@ -16,9 +16,10 @@ from nbdev.process import NBProcessor
 
 
 def skip_cell(flags):
-    "A `preproc` for `CaptureShell.run_all` that skips non-code cells, `#| eval: false` cells and cells with any of `flags`."
+    """A `preproc` for `CaptureShell.run_all` that skips non-code cells, `#| eval: false` cells, cells with any of `flags`,
+    and the `nbdev_export()` cell at the end of a notebook (as nbdev_test does: exporting is a separate step)."""
     def _skip(cell):
-        if cell.cell_type != 'code': return True
+        if cell.cell_type != 'code' or 'nbdev_export(' in cell.source: return True
         directives = getattr(cell, 'directives_', {}) or {}
         if directives.get('eval:', [''])[0].lower() == 'false': return True
         return bool(flags & directives.keys())

@@ -212,7 +212,7 @@ def restore_rng(state:dict, # a loaded checkpoint
     torch.set_rng_state(state['rng']['torch'])
     train.g_order.set_state(state['rng']['order']); train.g_draw.set_state(state['rng']['draw'])
 
-# %% ../nbs/08_cli.ipynb #c36fe6f1
+# %% ../nbs/08_cli.ipynb #e8b31038
 def run_training(config:TrainConfig,         # what to train
                  out:Path,                   # run folder
                  data_dir:str|None=None,     # data folder (None: $VAE_TUTORIAL_DATA, else the cache folder)
@@ -237,7 +237,8 @@ def run_training(config:TrainConfig,         # what to train
     dev = pick_device(device)
     seed_everything(config.seed)
     info = dataset_info(config.dataset, data_dir)
-    train, test = get_loaders(config.dataset, data_dir, config.targets, config.batch_size, dev, config.seed, download=download)
+    train, test = get_loaders(config.dataset, data_dir, config.targets, config.batch_size, dev, config.seed, download=download,
+                              progress=progress)
     model = build_model(config, train.image_shape, info.n_classes).to(dev)
     optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr)
     history = []

@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['ConvEncoder', 'ConvDecoder', 'conv_vae']
 
-# %% ../nbs/09b_conv.ipynb #0a886da8
+# %% ../nbs/09b_conv.ipynb #c4e29594
 import math
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from .gaussian import DiscretizedGaussianLikelihood, params_shape
+from .gaussian import DiscretizedGaussianLikelihood
 from .models import VAE, with_label
 
 # %% ../nbs/09b_conv.ipynb #f03fe669
@@ -71,7 +71,7 @@ class ConvDecoder(nn.Module):
         out = self.deconv(h.reshape(-1, *self.start))
         return out.reshape(*lead, *self.out_shape)
 
-# %% ../nbs/09b_conv.ipynb #7f682408
+# %% ../nbs/09b_conv.ipynb #7021f3c1
 def conv_vae(image_shape:Sequence[int]=(3, 32, 32), # shape of one image (C, H, W)
              latent_dim:int=32,                     # size L of z
              channels:Sequence[int]=(32, 64, 128),  # encoder channels per stride-2 layer; the decoder mirrors them
@@ -82,5 +82,5 @@ def conv_vae(image_shape:Sequence[int]=(3, 32, 32), # shape of one image (C, H, 
     if latent_dim < 1: raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
     likelihood = likelihood if likelihood is not None else DiscretizedGaussianLikelihood()
     return VAE(ConvEncoder(image_shape, channels, latent_dim, n_classes),
-               ConvDecoder(latent_dim, tuple(reversed(channels)), params_shape(likelihood, image_shape), n_classes),
+               ConvDecoder(latent_dim, tuple(reversed(channels)), likelihood.params_shape(image_shape), n_classes),
                latent_dim, n_classes, likelihood)

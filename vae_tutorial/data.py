@@ -227,7 +227,7 @@ def load_image_folder(folder,              # a folder of class sub-folders: fold
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
     return x, torch.tensor(ds.targets, dtype=torch.int64)
 
-# %% ../nbs/03_data.ipynb #de5fc92e
+# %% ../nbs/03_data.ipynb #f668b3f1
 def _folder_of(name, root, split):
     "The image folder that the dataset name 'cifar10-jpeg' or 'folder:PATH' stands for."
     base = Path(name[len('folder:'):]).expanduser() if name.startswith('folder:') else data_root(root)/name
@@ -237,6 +237,7 @@ def load_dataset(name:str,            # one of DATASETS ('mnist', 'fashion-mnist
                  split:str='train',   # 'train' or 'test'
                  root=None,           # data folder; None: $VAE_TUTORIAL_DATA, then ~/.cache/vae-tutorial
                  download:bool=True,  # let torchvision download a missing official dataset
+                 progress:bool=True,  # show a progress bar while decoding an image folder
                 )->tuple:             # (uint8 images (N, C, H, W), int64 labels (N,))
     "Load one split of a dataset as uint8 images (N, C, H, W) and int64 labels (N,)."
     _check_split(split)
@@ -247,7 +248,7 @@ def load_dataset(name:str,            # one of DATASETS ('mnist', 'fashion-mnist
         if not folder.is_dir():
             raise DataNotFoundError(name, [folder], 'no such folder', can_download=False,
                                     extra_fixes=("the folder must hold train/ and test/, each with one sub-folder per class",))
-        return load_image_folder(folder)
+        return load_image_folder(folder, progress=progress)
     raise ValueError(f"unknown dataset {name!r}: use one of {DATASETS} or 'folder:PATH'")
 
 def dataset_info(name:str,   # one of DATASETS or 'folder:PATH'
@@ -336,7 +337,7 @@ class ImageBatches:
             idx = order[i*b:(i+1)*b]
             yield batch_targets(self.images[idx], self.targets, self.g_draw), self.labels[idx]
 
-# %% ../nbs/03_data.ipynb #ce367204
+# %% ../nbs/03_data.ipynb #4102c965
 def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 root=None,              # data folder; None: $VAE_TUTORIAL_DATA, then ~/.cache/vae-tutorial
                 targets:str='dynamic',  # one of TARGET_MODES
@@ -345,10 +346,11 @@ def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 seed:int=0,             # seed of the order and of the dynamic draws
                 download:bool=True,     # let torchvision download a missing official dataset
                 drop_last:bool=False,   # drop the last, smaller training batch
+                progress:bool=True,     # show a progress bar while decoding an image folder
                )->tuple:                # (train ImageBatches, test ImageBatches)
     "Load both splits of a dataset: a shuffled training loader and a fixed-order, repeatable test loader."
     _check_mode(targets)
     kw = dict(batch_size=batch_size, targets=targets, device=device, seed=seed)
-    train = ImageBatches(*load_dataset(name, 'train', root, download), shuffle=True, drop_last=drop_last, **kw)
-    test = ImageBatches(*load_dataset(name, 'test', root, download), shuffle=False, repeat=True, **kw)
+    train = ImageBatches(*load_dataset(name, 'train', root, download, progress), shuffle=True, drop_last=drop_last, **kw)
+    test = ImageBatches(*load_dataset(name, 'test', root, download, progress), shuffle=False, repeat=True, **kw)
     return train, test

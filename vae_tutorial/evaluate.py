@@ -63,7 +63,7 @@ def bits_per_dim(nats:float|Tensor, # negative log-likelihood in nats per exampl
     "Convert nats per example to bits per dimension: nats / (n_dims · ln 2)."
     return nats / (n_dims * math.log(2))
 
-# %% ../nbs/06_evaluate.ipynb #ffe14e22
+# %% ../nbs/06_evaluate.ipynb #51f36b1b
 def _encode_all(model, batches):
     "Posterior means and log-variances of every example in `batches`, concatenated: two (N, L) tensors."
     device = next(model.parameters()).device
@@ -75,12 +75,19 @@ def _encode_all(model, batches):
             means.append(mean); log_vars.append(log_var)
     return torch.cat(means), torch.cat(log_vars)
 
+def _activity(mean):
+    "Cov_x(E_q[z_j]) from the posterior means (N, L)."
+    return mean.double().var(0).float().cpu()
+
+def _kl_dims(mean, log_var):
+    "Mean over the examples of each dimension's KL(q(z_j|x) || N(0, 1)): `kl_normal_std` summed over a size-1 axis."
+    return kl_normal_std(mean[..., None], log_var[..., None]).double().mean(0).float().cpu()
+
 def latent_activity(model:VAE,          # the VAE
                     batches:Iterable,   # re-iterable (x, y) batches, e.g. a test loader
                    )->Tensor:           # Cov_x(E_q[z_j]) per latent dimension, shape (L,)
     "Variance across the data of each latent dimension's posterior mean E_q(z|x)[z_j]."
-    mean, _ = _encode_all(model, batches)
-    return mean.double().var(0).float().cpu()
+    return _activity(_encode_all(model, batches)[0])
 
 def active_units(model:VAE,           # the VAE
                  batches:Iterable,    # re-iterable (x, y) batches, e.g. a test loader
@@ -93,10 +100,9 @@ def kl_per_dim(model:VAE,          # the VAE
                batches:Iterable,   # re-iterable (x, y) batches, e.g. a test loader
               )->Tensor:           # mean KL(q(z_j|x) || N(0,1)) in nats per example, shape (L,)
     "Average over the data of the KL term of each latent dimension; the sum over dimensions is the ELBO's KL."
-    mean, log_var = _encode_all(model, batches)
-    return (0.5 * (mean ** 2 + log_var.exp() - 1 - log_var)).double().mean(0).float().cpu()
+    return _kl_dims(*_encode_all(model, batches))
 
-# %% ../nbs/06_evaluate.ipynb #50f40ab7
+# %% ../nbs/06_evaluate.ipynb #402d2cf1
 def evaluate_model(model:VAE,           # the VAE, on its device
                    batches:Iterable,    # re-iterable (x, y) test batches (e.g. the test ImageBatches)
                    k:int=5000,          # importance samples per example for the NLL estimate
@@ -119,8 +125,9 @@ def evaluate_model(model:VAE,           # the VAE, on its device
             n += len(x)
             bar.set_postfix(nll=f'{-sum_log_px / n:.2f} nats')
     n_dims = math.prod(x.shape[1:])
-    offset = n_dims * getattr(model.likelihood, 'nats_offset_per_dim', 0.0)  # density → 8-bit probability (notebook 09)
-    activity, kl = latent_activity(model, batches), kl_per_dim(model, batches)
+    offset = n_dims * model.likelihood.nats_offset_per_dim  # density → 8-bit probability (notebook 09)
+    mean, log_var = _encode_all(model, batches)             # one more pass, for both latent diagnostics
+    activity, kl = _activity(mean), _kl_dims(mean, log_var)
     return dict(test_elbo=sum_elbo / n, test_nll=-sum_log_px / n, bits_per_dim=bits_per_dim(-sum_log_px / n + offset, n_dims),
                 nats_offset=offset,
                 active_units=int((activity > 0.01).sum()), kl_per_dim=kl.tolist(), latent_activity=activity.tolist(),

@@ -75,7 +75,7 @@ class MLPDecoder(nn.Module):
         "Logits of shape (..., B, *image_shape) for z of shape (..., B, latent_dim)."
         return self.net(with_label(z, y, self.n_classes)).unflatten(-1, self.image_shape)
 
-# %% ../nbs/04_models.ipynb #71f4bc57
+# %% ../nbs/04_models.ipynb #7aa4b233
 class BernoulliLikelihood:
     "p(x|z) = ∏ Bernoulli(x_i; sigmoid(ℓ_i)): the decoder outputs logits ℓ shaped like the image."
     def log_prob(self, x, logits):
@@ -86,9 +86,15 @@ class BernoulliLikelihood:
         "The mean image E[x|z] = sigmoid(ℓ)."
         return torch.sigmoid(logits)
 
+    def params_shape(self, event_shape):
+        "Shape of the decoder output for one example: the logits are shaped like the example."
+        return tuple(event_shape)
+
+    nats_offset_per_dim = 0.0  # the log-likelihood already is a log-probability of the data
+
     def __repr__(self): return 'BernoulliLikelihood()'
 
-# %% ../nbs/04_models.ipynb #db2e631a
+# %% ../nbs/04_models.ipynb #409b2600
 class VAE(nn.Module):
     "A VAE: an encoder giving q(z|x[,y]), a decoder giving the parameters of p(x|z[,y]), a likelihood, and prior N(0, I)."
     def __init__(self,
@@ -96,7 +102,7 @@ class VAE(nn.Module):
                  decoder:nn.Module,   # module (z, y) -> parameters of p(x|z), e.g. logits
                  latent_dim:int,      # size d of z
                  n_classes:int=0,     # label classes for a conditional VAE (0: unconditional)
-                 likelihood=None):    # object with log_prob(x, params) and mean(params); None: BernoulliLikelihood()
+                 likelihood=None):    # object like BernoulliLikelihood (log_prob, mean, params_shape, nats_offset_per_dim); None: Bernoulli
         super().__init__()
         self.encoder, self.decoder, self.latent_dim, self.n_classes = encoder, decoder, latent_dim, n_classes
         self.likelihood = likelihood or BernoulliLikelihood()
@@ -137,18 +143,21 @@ def keras_init_(model:nn.Module, # model whose Linear layers are re-initialised 
             nn.init.zeros_(m.bias)
     return model
 
-# %% ../nbs/04_models.ipynb #7aa157e9
+# %% ../nbs/04_models.ipynb #e0e2efbb
 def mlp_vae(image_shape:Sequence[int]=(1, 28, 28), # shape of one image
             latent_dim:int=10,                    # size d of z
             hidden:Sequence[int]=(256,),          # hidden widths of the encoder; the decoder mirrors them
             n_classes:int=0,                      # label classes for a conditional VAE (0: unconditional)
             init:str='torch',                     # 'torch' (PyTorch defaults) or 'keras' (Glorot-uniform, zero bias)
+            likelihood=None,                      # p(x|z) (see `BernoulliLikelihood`); None: Bernoulli
            )->VAE:
-    "An MLP VAE with a Bernoulli decoder: encoder image-hidden-(2·latent), decoder latent-reversed(hidden)-image."
+    "An MLP VAE: encoder image-hidden-(2·latent), decoder latent-reversed(hidden)-(what the likelihood needs)."
     if latent_dim < 1: raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
     if init not in ('torch', 'keras'): raise ValueError(f"init must be 'torch' or 'keras', got {init!r}")
+    likelihood = likelihood if likelihood is not None else BernoulliLikelihood()
     model = VAE(MLPEncoder(image_shape, hidden, latent_dim, n_classes),
-                MLPDecoder(latent_dim, tuple(reversed(hidden)), image_shape, n_classes), latent_dim, n_classes)
+                MLPDecoder(latent_dim, tuple(reversed(hidden)), likelihood.params_shape(image_shape), n_classes),
+                latent_dim, n_classes, likelihood)
     return keras_init_(model) if init == 'keras' else model
 
 # %% ../nbs/04_models.ipynb #8ffaceeb

@@ -7,7 +7,7 @@ __all__ = ['OBJECTIVES', 'ARCHS', 'PRESETS', 'OPTIMIZERS', 'TrainConfig', 'seed_
            'build_model', 'beta_at', 'make_loss', 'NonFiniteLossError', 'check_finite', 'train_epoch', 'eval_epoch',
            'fit', 'CheckpointError', 'save_checkpoint', 'config_diff', 'load_checkpoint', 'model_from_checkpoint']
 
-# %% ../nbs/05_train.ipynb #13d2c95e
+# %% ../nbs/05_train.ipynb #131ae04f
 import json
 import math
 import os
@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from .conv import conv_vae
 from .evaluate import neg_iwae
-from .gaussian import LIKELIHOODS, make_likelihood, params_shape
-from .models import VAE, MLPDecoder, MLPEncoder, keras_init_, mlp_vae, neg_elbo
+from .gaussian import LIKELIHOODS, make_likelihood
+from .models import VAE, keras_init_, mlp_vae, neg_elbo
 
 # %% ../nbs/05_train.ipynb #3b2738e5
 OBJECTIVES = ('elbo', 'iwae')
@@ -100,20 +100,15 @@ def make_optimizer(name:str,            # 'adam' or 'rmsprop'
     if name == 'rmsprop': return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
-# %% ../nbs/05_train.ipynb #f3625a9a
+# %% ../nbs/05_train.ipynb #12833276
 def build_model(config:TrainConfig,  # the run's configuration
                 image_shape:tuple,   # shape of one image, e.g. (1, 28, 28)
                 n_classes:int,       # number of label classes in the dataset
                )->VAE:
     "The VAE that `config` describes: MLP or convolutional, with its likelihood (conditional on the label if asked)."
-    k = n_classes if config.conditional else 0
-    if config.arch == 'mlp' and config.likelihood == 'bernoulli':  # the original model, built exactly as before
-        return mlp_vae(image_shape, config.latent_dim, config.hidden, k, config.init)
-    lik = make_likelihood(config.likelihood, config.sigma)
-    if config.arch == 'conv': model = conv_vae(image_shape, config.latent_dim, config.hidden, k, lik)
-    else: model = VAE(MLPEncoder(image_shape, config.hidden, config.latent_dim, k),
-                      MLPDecoder(config.latent_dim, tuple(reversed(config.hidden)), params_shape(lik, image_shape), k),
-                      config.latent_dim, k, lik)
+    k, lik = n_classes if config.conditional else 0, make_likelihood(config.likelihood, config.sigma)
+    if config.arch == 'mlp': return mlp_vae(image_shape, config.latent_dim, config.hidden, k, config.init, lik)
+    model = conv_vae(image_shape, config.latent_dim, config.hidden, k, lik)
     return keras_init_(model) if config.init == 'keras' else model
 
 # %% ../nbs/05_train.ipynb #4fcd8338
