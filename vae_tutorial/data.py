@@ -4,15 +4,17 @@
 
 # %% auto #0
 __all__ = ['DATA_ENV', 'DATASET_INFO', 'DATASETS', 'SPLITS', 'IDX_FILES', 'SYSTEM_DIRS', 'CIFAR_FOLDER', 'CIFAR_FILES',
-           'TARGET_MODES', 'STATIC_SEED', 'data_root', 'DatasetInfo', 'DataNotFoundError', 'CorruptDataError',
-           'read_idx', 'find_idx_files', 'read_idx_split', 'load_idx_dataset', 'read_cifar_batches', 'load_cifar10',
-           'load_image_folder', 'load_dataset', 'dataset_info', 'static_binarize', 'prepare_targets', 'batch_targets',
-           'ImageBatches', 'get_loaders']
+           'IMG_EXTENSIONS', 'TARGET_MODES', 'STATIC_SEED', 'data_root', 'DatasetInfo', 'DataNotFoundError',
+           'CorruptDataError', 'read_idx', 'find_idx_files', 'read_idx_split', 'load_idx_dataset', 'read_cifar_batches',
+           'load_cifar10', 'list_image_folder', 'decoded_cache_dir', 'load_image_folder', 'load_dataset',
+           'dataset_info', 'static_binarize', 'prepare_targets', 'batch_targets', 'ImageBatches', 'get_loaders']
 
 # %% ../nbs/03_data.ipynb #67036856
 import gzip
+import hashlib
 import os
 import pickle
+import tempfile
 import struct
 import zlib
 from pathlib import Path
@@ -20,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -157,7 +158,9 @@ def load_idx_dataset(name:str,             # 'mnist' or 'fashion-mnist'
     folders = [own, *SYSTEM_DIRS.get(name, [])]
     found, why = find_idx_files(folders, split), 'download=False'
     if found is None and download:
-        fetch = lambda: getattr(torchvision.datasets, cls_name)(str(root), train=split == 'train', download=True)
+        def fetch():
+            import torchvision  # imported only to download: it takes seconds to import
+            getattr(torchvision.datasets, cls_name)(str(root), train=split == 'train', download=True)
         why = _download(name, own, fetch, 'no complete copy found') or 'downloaded, but the files are still missing'
         found = find_idx_files([own], split)
     if found is None:
@@ -198,7 +201,9 @@ def load_cifar10(split:str='train',   # 'train' or 'test'
     have = lambda: all((folder/fn).is_file() for fn in CIFAR_FILES[split])
     why = 'download=False'
     if not have() and download:
-        fetch = lambda: torchvision.datasets.CIFAR10(str(root), train=split == 'train', download=True)
+        def fetch():
+            import torchvision  # imported only to download: it takes seconds to import
+            torchvision.datasets.CIFAR10(str(root), train=split == 'train', download=True)
         why = _download('cifar10', folder, fetch, 'no complete copy found') or 'downloaded, but the files are still missing'
     if not have():
         extra = (f"a JPEG copy exists at {root/'cifar10-jpeg'}: use the dataset name 'cifar10-jpeg'",) \
@@ -206,18 +211,73 @@ def load_cifar10(split:str='train',   # 'train' or 'test'
         raise DataNotFoundError('cifar10', [folder], why, extra_fixes=extra)
     return read_cifar_batches(folder, split)
 
-# %% ../nbs/03_data.ipynb #2691fee8
+# %% ../nbs/03_data.ipynb #d5ba3d3b
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')  # as torchvision's ImageFolder
+
+def list_image_folder(folder, # a folder of class sub-folders: folder/<class>/<image>
+                     )->tuple: # (image paths, class names, int labels), in torchvision ImageFolder's order
+    "The images of an ImageFolder-style folder: classes sorted by name, files sorted within each class (sub-folders too)."
+    folder = Path(folder)
+    try: classes = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    except OSError as e: raise DataNotFoundError(f'folder:{folder}', [folder], why=str(e), can_download=False) from e
+    if not classes:
+        raise DataNotFoundError(f'folder:{folder}', [folder], why='it has no class sub-folders', can_download=False)
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        for root, _, files in sorted(os.walk(folder/name, followlinks=True)):
+            found = [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMG_EXTENSIONS)]
+            paths += found; labels += [label] * len(found)
+    empty = sorted(set(classes) - {classes[k] for k in set(labels)})
+    if empty: raise DataNotFoundError(f'folder:{folder}', [folder], can_download=False,
+                                      why=f"no image files ({', '.join(IMG_EXTENSIONS)}) in the class folders {', '.join(empty)}")
+    return paths, tuple(classes), labels
+
+# %% ../nbs/03_data.ipynb #0e1e5d1a
+def decoded_cache_dir()->Path: # where decoded image folders are kept
+    "The cache of decoded image folders: `$XDG_CACHE_HOME/vae-tutorial/decoded`, or `~/.cache/vae-tutorial/decoded`."
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'vae-tutorial'/'decoded'
+
+def _cache_key(paths, mode):
+    "A digest of the files' absolute paths, sizes and modification times, and the colour mode."
+    h = hashlib.sha256(mode.encode())
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+def _read_cache(path, n):
+    "The cached (images, labels) at `path`, or None when it is missing, unreadable or not for `n` images."
+    try:
+        with np.load(path) as f: x, y = f['images'], f['labels']
+    except Exception: return None
+    if x.dtype != np.uint8 or x.ndim != 4 or len(x) != n or y.shape != (n,): return None
+    return torch.from_numpy(x), torch.from_numpy(y).long()
+
+def _write_cache(path, x, y):
+    "Write (images, labels) to `path` atomically; a cache that cannot be written is skipped, with a note."
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f: np.savez(f, images=x.numpy(), labels=y.numpy())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp): os.remove(tmp)
+    except OSError as e: print(f"note: could not keep the decoded images in {path.parent} ({e}); they will be decoded again next time")
+
+# %% ../nbs/03_data.ipynb #11875dcf
 def load_image_folder(folder,              # a folder of class sub-folders: folder/<class>/<image>
                       mode:str='RGB',       # PIL mode to convert to: 'RGB' (3 channels) or 'L' (grey, 1 channel)
                       progress:bool=True,   # show a tqdm progress bar while decoding (1000 images or more)
+                      cache:bool=True,      # keep the decoded tensor in `decoded_cache_dir()` and reuse it
                      )->tuple:              # (uint8 images (N, C, H, W), int64 labels (N,))
     "Decode every image of an ImageFolder-style folder once into one uint8 tensor, with its class labels."
-    try: ds = torchvision.datasets.ImageFolder(str(folder))
-    except FileNotFoundError as e:
-        raise DataNotFoundError(f'folder:{folder}', [folder], why=str(e), can_download=False) from e
+    paths, _, labels = list_image_folder(folder)
+    cached = decoded_cache_dir()/f'{_cache_key(paths, mode)}.npz' if cache else None
+    if cached is not None and (hit := _read_cache(cached, len(paths))) is not None: return hit
     arrays = []
-    for path, _ in tqdm(ds.samples, desc=f"decoding {Path(folder).name}", unit='img',
-                        disable=not progress or len(ds) < 1000):  # tiny folders decode in no time
+    for path in tqdm(paths, desc=f"decoding {Path(folder).name}", unit='img',
+                     disable=not progress or len(paths) < 1000):  # tiny folders decode in no time
         try:
             with Image.open(path) as im: arrays.append(np.asarray(im.convert(mode)))
         except OSError as e: raise CorruptDataError(path, f"cannot be decoded as an image ({e})") from e
@@ -225,7 +285,9 @@ def load_image_folder(folder,              # a folder of class sub-folders: fold
     if len(sizes) > 1: raise ValueError(f"images in {folder} differ in size ({sorted(sizes)[:3]} ...): resize them first")
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(ds.targets, dtype=torch.int64)
+    y = torch.tensor(labels, dtype=torch.int64)
+    if cached is not None: _write_cache(cached, x, y)
+    return x, y
 
 # %% ../nbs/03_data.ipynb #f668b3f1
 def _folder_of(name, root, split):
@@ -259,9 +321,9 @@ def dataset_info(name:str,   # one of DATASETS or 'folder:PATH'
     if not name.startswith('folder:'): raise ValueError(f"unknown dataset {name!r}: use one of {DATASETS} or 'folder:PATH'")
     folder = _folder_of(name, root, 'train')
     if not folder.is_dir(): raise DataNotFoundError(name, [folder], 'no such folder', can_download=False)
-    ds = torchvision.datasets.ImageFolder(str(folder))
-    with Image.open(ds.samples[0][0]) as im: w, h = im.size; c = len(im.getbands())
-    return DatasetInfo(name, (c, h, w), tuple(ds.classes))
+    paths, classes, _ = list_image_folder(folder)
+    with Image.open(paths[0]) as im: w, h = im.size; c = len(im.getbands())
+    return DatasetInfo(name, (c, h, w), classes)
 
 # %% ../nbs/03_data.ipynb #2f56e2a2
 TARGET_MODES = ('dynamic', 'static', 'grayscale', 'dequantized')

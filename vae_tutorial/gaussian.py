@@ -87,34 +87,79 @@ class GaussianLikelihood:
         return f"{type(self).__name__}(scale={self.scale!r}, {s}, event_dims={self.event_dims}, levels={self.levels})"
 
 # %% ../nbs/09_gaussian.ipynb #d6235dd9
+_TAIL = -12.0   # below this, log Φ from its asymptotic series; above, from erfc
+
+def _log_cdf_series(x):
+    "log Φ(x) for x ≤ _TAIL: −x²/2 − log(−x) − ½ log 2π + log(1 − x⁻² + 3x⁻⁴ − 15x⁻⁶)."
+    u = x ** -2
+    return -0.5 * x * x - torch.log(-x) - 0.5 * LOG_2PI + torch.log1p(u * (-1 + u * (3 - 15 * u)))
+
 def log_normal_cdf(x:Tensor, # standardized values, any shape
                   )->Tensor: # log Φ(x) in nats, same shape
-    "log Φ(x) of the standard normal CDF, with finite values and gradients for any finite x (asymptotic series below −20)."
-    tail = x < -20
-    xt = torch.where(tail, x, -20.0)                         # the tail branch only ever sees x ≤ −20 ...
-    series = -0.5 * xt ** 2 - torch.log(-xt) - 0.5 * LOG_2PI + torch.log1p(-xt ** -2)
-    return torch.where(tail, series, log_ndtr(torch.where(tail, -20.0, x)))  # ... and torch's log_ndtr only x ≥ −20
+    "log Φ(x) of the standard normal CDF, with finite values and gradients for any finite x (asymptotic series below −12)."
+    tail = x < _TAIL
+    body = torch.log(0.5 * torch.special.erfc(torch.where(tail, _TAIL, x) * -math.sqrt(0.5)))  # each branch sees
+    return torch.where(tail, _log_cdf_series(torch.where(tail, x, _TAIL)), body)                # only its own range
 
-# %% ../nbs/09_gaussian.ipynb #03c60031
+# %% ../nbs/09_gaussian.ipynb #2c12becd
+def _discretized_normal_parts(x, mean, log_sigma, levels):
+    "log P of each pixel's bin, and what the hand-written gradient needs: standardized edges, log Φ's, the branch taken."
+    v = torch.floor(x * levels).clamp_(0, levels - 1)
+    inv_sigma = torch.exp(-log_sigma)
+    lo = (v / levels - mean) * inv_sigma                    # standardized bin edges (lo, hi) ...
+    hi = lo + inv_sigma / levels
+    lo.masked_fill_(v == 0, -math.inf)                      # ... and the edge bins reach to ±∞
+    hi.masked_fill_(v == levels - 1, math.inf)
+    flip = lo + hi > 0                                      # bin right of the mean: use Φ(−lo) − Φ(−hi)
+    a, b = torch.where(flip, -hi, lo), torch.where(flip, -lo, hi)
+    log_a, log_b = log_normal_cdf(a), log_normal_cdf(b)
+    d = log_a - log_b                                       # log Φ(a) − log Φ(b) ≤ 0
+    exact_ok = d < -1e-3
+    exact = log_b + torch.log(-torch.expm1(torch.where(exact_ok, d, -1.0)))
+    c = 0.5 * (lo + hi)                                     # the bin's centre, standardized
+    centre = -0.5 * LOG_2PI - 0.5 * c * c - log_sigma - math.log(levels)  # width × density at the centre
+    return torch.where(exact_ok, exact, centre), (lo, hi, a, b, log_a, log_b, d, exact_ok, flip, inv_sigma)
+
+# %% ../nbs/09_gaussian.ipynb #5ac3dbd5
+def _inverse_mills(t, log_cdf_t):
+    "m(t) = φ(t)/Φ(t) = d/dt log Φ(t), from log Φ(t) above _TAIL and from the series' derivative below."
+    tt = torch.where(t < _TAIL, t, _TAIL); u = tt ** -2
+    s = u * (-1 + u * (3 - 15 * u))
+    series = -tt - 1 / tt + (-2 * u / tt * (-1 + u * (6 - 45 * u))) / (1 + s)
+    return torch.where(t < _TAIL, series, torch.exp(-0.5 * t * t - 0.5 * LOG_2PI - log_cdf_t))
+
+class _DiscretizedNormal(torch.autograd.Function):
+    "log P(v | μ, σ) elementwise, with the gradient written out (see `log_discretized_normal`)."
+    @staticmethod
+    def forward(ctx, x, mean, log_sigma, levels):
+        log_p, saved = _discretized_normal_parts(x, mean, log_sigma, levels)
+        ctx.save_for_backward(*saved)
+        ctx.shapes = mean.shape, log_sigma.shape
+        return log_p
+
+    @staticmethod
+    def backward(ctx, grad):
+        lo, hi, a, b, log_a, log_b, d, exact_ok, flip, inv_sigma = ctx.saved_tensors
+        one_minus = -torch.expm1(torch.where(exact_ok, d, -1.0))                        # 1 − e^d
+        r_b = _inverse_mills(b, log_b) / one_minus                                       # φ(b) / P
+        far = a == -math.inf                                                             # an edge bin's infinite edge
+        r_a = torch.where(far, 0.0, _inverse_mills(a, log_a) * torch.exp(d) / one_minus) # φ(a) / P
+        r_lo, r_hi = torch.where(flip, r_b, r_a), torch.where(flip, r_a, r_b)            # back from the flipped frame
+        lo, hi = lo.masked_fill(lo.isinf(), 0.0), hi.masked_fill(hi.isinf(), 0.0)        # ∞·0: their φ/P is 0
+        c = 0.5 * (lo + hi)
+        d_mean = torch.where(exact_ok, r_lo - r_hi, c) * inv_sigma
+        d_log_sigma = torch.where(exact_ok, lo * r_lo - hi * r_hi, c * c - 1)
+        mean_shape, log_sigma_shape = ctx.shapes
+        return None, (grad * d_mean).sum_to_size(mean_shape), (grad * d_log_sigma).sum_to_size(log_sigma_shape), None
+
+# %% ../nbs/09_gaussian.ipynb #e5a5f068
 def log_discretized_normal(x:Tensor,         # data in [0, 1]: v/255 or (v+u)/256 for grey level v
                            mean:Tensor,      # μ on the [0, 1] scale, broadcastable to `x`
                            log_sigma:Tensor, # log σ on the [0, 1] scale, broadcastable to `x`
                            levels:int=256,   # number of grey levels (bins of width 1/levels, edge bins to ±∞)
                           )->Tensor:         # elementwise log P(v) in nats, the broadcast shape
     "Elementwise log-probability of the grey level of `x` under a Gaussian discretized into `levels` bins."
-    v = torch.floor(x * levels).clamp(0, levels - 1)
-    inv_sigma = torch.exp(-log_sigma)
-    lo, hi = (v / levels - mean) * inv_sigma, ((v + 1) / levels - mean) * inv_sigma  # standardized bin edges
-    lo = torch.where(v == 0, hi - 1e3, lo)                  # edge bins: an edge 1000 σ away holds no mass (Φ(−1000) = 0)
-    hi = torch.where(v == levels - 1, lo + 1e3, hi)
-    flip = lo + hi > 0                                      # bin right of the mean: use Φ(−lo) − Φ(−hi)
-    a, b = torch.where(flip, -hi, lo), torch.where(flip, -lo, hi)
-    log_b = log_normal_cdf(b)
-    d = log_normal_cdf(a) - log_b                           # log Φ(a) − log Φ(b) ≤ 0
-    exact_ok = d < -1e-3
-    exact = log_b + torch.log(-torch.expm1(torch.where(exact_ok, d, -1.0)))
-    centre = -0.5 * LOG_2PI - 0.5 * (0.5 * (lo + hi)) ** 2 - log_sigma - math.log(levels)  # width × density at the centre
-    return torch.where(exact_ok, exact, centre)
+    return _DiscretizedNormal.apply(x, mean, log_sigma, levels)
 
 # %% ../nbs/09_gaussian.ipynb #367725fc
 class DiscretizedGaussianLikelihood(GaussianLikelihood):

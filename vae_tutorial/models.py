@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .distributions import kl_normal_std, log_bernoulli_logits
+from .distributions import kl_normal_std, log_bernoulli_fused, log_bernoulli_logits
 from .reparam import reparameterize
 
 # %% ../nbs/04_models.ipynb #8dc7ccab
@@ -78,9 +78,12 @@ class MLPDecoder(nn.Module):
 # %% ../nbs/04_models.ipynb #7aa4b233
 class BernoulliLikelihood:
     "p(x|z) = ∏ Bernoulli(x_i; sigmoid(ℓ_i)): the decoder outputs logits ℓ shaped like the image."
+    def __init__(self, fused:bool=True): # sum with the hand-written gradient (`log_bernoulli_fused`), or plain autograd
+        self.fused = fused
+
     def log_prob(self, x, logits):
         "log p(x|z) in nats, summed over (C, H, W); `logits` may carry leading sample dimensions."
-        return log_bernoulli_logits(x.flatten(-3), logits.flatten(-3))
+        return (log_bernoulli_fused if self.fused else log_bernoulli_logits)(x.flatten(-3), logits.flatten(-3))
 
     def mean(self, logits):
         "The mean image E[x|z] = sigmoid(ℓ)."
@@ -92,7 +95,7 @@ class BernoulliLikelihood:
 
     nats_offset_per_dim = 0.0  # the log-likelihood already is a log-probability of the data
 
-    def __repr__(self): return 'BernoulliLikelihood()'
+    def __repr__(self): return f'BernoulliLikelihood(fused={self.fused})'
 
 # %% ../nbs/04_models.ipynb #409b2600
 class VAE(nn.Module):

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from torch import Tensor
-from torchvision.utils import make_grid
 
 # %% ../nbs/07_plots.ipynb #faa12d2f
 def image_grid(images:Tensor, # (N, C, H, W) or (N, H, W), values in [0, 1], C = 1 or 3
@@ -27,8 +25,13 @@ def image_grid(images:Tensor, # (N, C, H, W) or (N, H, W), values in [0, 1], C =
     images = images.detach().cpu().float()
     if images.dim() == 3: images = images.unsqueeze(1)
     assert images.dim() == 4 and images.shape[1] in (1, 3), f'expected (N, 1 or 3, H, W), got {tuple(images.shape)}'
-    grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)  # (3, H', W')
-    return grid[0].numpy() if images.shape[1] == 1 else grid.permute(1, 2, 0).numpy()
+    n, c, h, w = images.shape
+    cols = min(nrow, n); rows = -(-n // cols)
+    grid = torch.ones(c, padding + rows * (h + padding), padding + cols * (w + padding))
+    for i, image in enumerate(images.clamp(0, 1)):
+        top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        grid[:, top:top + h, left:left + w] = image
+    return grid[0].numpy() if c == 1 else grid.permute(1, 2, 0).numpy()
 
 # %% ../nbs/07_plots.ipynb #4ff74b92
 def _imshow(ax, grid):
@@ -97,7 +100,7 @@ def plot_loss_curves(history:list, # one dict per epoch: 'epoch', 'train_loss', 
     has_terms = len(history) > 0 and all('test_recon' in h and 'test_kl' in h for h in history)
     col = lambda k: [h[k] for h in history]
     epochs = col('epoch')
-    with sns.axes_style('whitegrid'):
+    with plt.style.context('seaborn-v0_8-whitegrid'):
         fig, axs = plt.subplots(1, 1 + has_terms, figsize=(5.5*(1 + has_terms), 3.8), squeeze=False)
     axs = axs[0]
     ax = axs[0]
@@ -129,7 +132,7 @@ def plot_latent_encoding(mean:Tensor,    # (d,) or (1, d) posterior mean μ of o
     mean, var = mean.detach().cpu().flatten(), log_var.detach().cpu().exp().flatten()
     assert mean.shape == var.shape, f'mean {tuple(mean.shape)} and log_var {tuple(var.shape)} differ'
     d, dims = len(mean), np.arange(len(mean))
-    with sns.axes_style('whitegrid'):
+    with plt.style.context('seaborn-v0_8-whitegrid'):
         fig = plt.figure(figsize=(9 + 2*(image is not None), 3.2))
         widths = ([0.35] if image is not None else []) + [1, 1]
         gs = fig.add_gridspec(1, len(widths), width_ratios=widths)
@@ -192,9 +195,10 @@ def plot_latent_scatter(points:Tensor,     # (N, 2) coordinates, e.g. posterior 
     assert points.ndim == 2 and points.shape[1] == 2, f'expected (N, 2) points, got {tuple(points.shape)}'
     assert labels.shape == points.shape[:1], f'{len(points)} points but labels of shape {tuple(labels.shape)}'
     classes = labels.unique().tolist()
-    palette = sns.color_palette('tab10' if len(classes) <= 10 else 'husl', len(classes))
+    cmap = plt.get_cmap('tab10' if len(classes) <= 10 else 'hsv')
+    palette = [cmap(k if len(classes) <= 10 else k / len(classes)) for k in range(len(classes))]
     if ax is None:
-        with sns.axes_style('whitegrid'): fig, ax = plt.subplots(figsize=(6.2, 5))
+        with plt.style.context('seaborn-v0_8-whitegrid'): fig, ax = plt.subplots(figsize=(6.2, 5))
     else: fig = ax.figure
     for c, colour in zip(classes, palette):
         p = points[labels == c]
