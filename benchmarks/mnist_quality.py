@@ -175,7 +175,8 @@ def main(argv=None):
     if args.threads: torch.set_num_threads(args.threads)
     try:
         dev = pick_device(args.device)
-        train, test = get_loaders('mnist', args.data_dir, 'dynamic', args.batch_size, dev, args.seed, download=False)
+        train, test = get_loaders('mnist', args.data_dir, 'dynamic', args.batch_size, dev, args.seed, download=False,
+                                  test_batch_size=args.batch_size)
     except (RuntimeError, DataNotFoundError) as e: raise SystemExit(f"error: {e}") from None
     record = dict(benchmark='MNIST, dynamically binarized, one stochastic layer',
                   date=datetime.date.today().isoformat(), device=device_name(dev), torch=torch.__version__,

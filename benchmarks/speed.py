@@ -21,6 +21,7 @@ end to end, against the reference loop's 10 epochs (each with its test pass per 
 
     python benchmarks/speed.py                                   # CPU, every configuration, ~40 minutes on 2 cores
     python benchmarks/speed.py --device cuda --out nbs/results/speed_cuda.json   # the same on a GPU (a few minutes)
+    python benchmarks/speed.py --device cuda --engine-only --out nbs/results/speed_cuda.json   # the engine alone (~1 minute)
     python benchmarks/speed.py --configs mlp400 --repeats 2 --no-end-to-end      # a quick look
 """
 import argparse, datetime, itertools, json, math, os, platform, shutil, statistics, subprocess, sys, tempfile, time
@@ -244,16 +245,18 @@ def compare(name, args, device, peak):
     ref_s, eng_s, eng_eval = [], [], []
     batches = lambda loader: itertools.islice(loader, args.max_batches)            # whole epochs unless --max-batches
     for r in range(args.repeats):
-        s, _ = reference_epoch(ref_model, ref_train, ref_opt, config, device, args.max_batches)
-        ref_s.append(s)
+        if not args.engine_only:
+            s, _ = reference_epoch(ref_model, ref_train, ref_opt, config, device, args.max_batches)
+            ref_s.append(s)
         start = time.perf_counter(); train_epoch(model, batches(train), optimizer, r + 1, progress=False, loss_fn=loss_fn)
         eng_s.append(time.perf_counter() - start)
         start = time.perf_counter(); eval_epoch(model, batches(test), progress=False)
         eng_eval.append(time.perf_counter() - start)
-        print(f"[{name}] repeat {r + 1}/{args.repeats}: reference {ref_s[-1]:.2f} s, engine {eng_s[-1]:.2f} s per epoch "
+        ref_note = '' if args.engine_only else f"reference {ref_s[-1]:.2f} s, "
+        print(f"[{name}] repeat {r + 1}/{args.repeats}: {ref_note}engine {eng_s[-1]:.2f} s per epoch "
               f"(+ {eng_eval[-1]:.2f} s test pass)", flush=True)
     torch.manual_seed(args.seed)
-    test_ref = eval_epoch(ref_model, test, progress=False)['test_loss']      # both scored by the same test pass
+    test_ref = None if args.engine_only else eval_epoch(ref_model, test, progress=False)['test_loss']  # the same test pass
     torch.manual_seed(args.seed)
     test_eng = eval_epoch(model, test, progress=False)['test_loss']
     n_epoch = len(train.images) if args.max_batches is None else min(len(train.images), args.max_batches * config.batch_size)
@@ -269,19 +272,22 @@ def compare(name, args, device, peak):
                                       '--device', str(device), '--compile', args.compile, '--no-progress',
                                       '--out', str(Path(out) / f'run{i}')] + data_flag(args), env)
                      for i in range(args.startup_repeats)]
-        ref_start = [startup_seconds([sys.executable, __file__, '--reference-run', name, '--epochs', '1', '--device',
-                                      str(device)] + data_flag(args), env) for _ in range(args.startup_repeats)]
+        ref_start = [] if args.engine_only else [
+            startup_seconds([sys.executable, __file__, '--reference-run', name, '--epochs', '1', '--device', str(device)]
+                            + data_flag(args), env) for _ in range(args.startup_repeats)]
     finally: shutil.rmtree(out, ignore_errors=True)
     rec = dict(name=name, description=CONFIGS[name][0], train_config=asdict(config), n_train=len(train.images),
                examples_per_timed_epoch=n_epoch, flops_per_epoch=flops, repeats=args.repeats,
-               reference=dict(side(ref_s, test_ref), startup_seconds=spread(ref_start)),
+               reference=None if args.engine_only else dict(side(ref_s, test_ref), startup_seconds=spread(ref_start)),
                engine=dict(side(eng_s, test_eng), startup_seconds=spread(eng_start), test_pass_seconds=spread(eng_eval)),
-               speedup=statistics.median(ref_s) / statistics.median(eng_s), epochs_trained=args.repeats,
+               speedup=None if args.engine_only else statistics.median(ref_s) / statistics.median(eng_s),
+               epochs_trained=args.repeats,
                unit='seconds per training epoch; test loss: negative ELBO, nats per example, test split')
-    print(f"[{name}] reference {rec['reference']['epoch_seconds']['median']:.2f} s, engine "
-          f"{rec['engine']['epoch_seconds']['median']:.2f} s per epoch ({rec['speedup']:.1f}x), engine "
-          f"{rec['engine']['gflops']:.1f} GFLOP/s = {100 * rec['engine']['peak_fraction']:.0f} % of peak; test loss after "
-          f"{args.repeats} epochs: reference {test_ref:.2f}, engine {test_eng:.2f} nats per example", flush=True)
+    versus = '' if args.engine_only else (f"reference {rec['reference']['epoch_seconds']['median']:.2f} s, engine "
+                                          f"{rec['engine']['epoch_seconds']['median']:.2f} s per epoch ({rec['speedup']:.1f}x), ")
+    print(f"[{name}] {versus}engine {rec['engine']['gflops']:.1f} GFLOP/s = {100 * rec['engine']['peak_fraction']:.0f} % "
+          f"of peak; test loss after {args.repeats} epochs: "
+          f"{'' if args.engine_only else f'reference {test_ref:.2f}, '}engine {test_eng:.2f} nats per example", flush=True)
     return rec
 
 
@@ -339,6 +345,7 @@ def main(argv=None):
     p.add_argument('--e2e-epochs', type=int, default=10, help='epochs of the end-to-end comparison (default 10)')
     p.add_argument('--e2e-repeats', type=int, default=2, help='runs of each program end to end, alternating (default 2)')
     p.add_argument('--no-end-to-end', action='store_true', help='skip the end-to-end comparison')
+    p.add_argument('--engine-only', action='store_true', help='time only the engine: no reference loop, no end-to-end run')
     p.add_argument('--max-batches', type=int, help='time only the first N batches of each epoch (a quick check, not a result)')
     p.add_argument('--seed', type=int, default=0, help='seed of the weights and data order (default 0)')
     p.add_argument('--data-dir', help='data folder (default $VAE_TUTORIAL_DATA, else ~/.cache/vae-tutorial)')
@@ -369,12 +376,13 @@ def main(argv=None):
     for name in names:
         record['configs'].append(compare(name, args, device, peak_before['gflops']))
         write_json_to(out, record, write_json)
-    if not args.no_end_to_end: record['end_to_end'] = end_to_end(args, device)
+    if not (args.no_end_to_end or args.engine_only): record['end_to_end'] = end_to_end(args, device)
     record['help_seconds'] = help_seconds()
     record['peak']['after'] = matmul_peak(device)
     record['peak']['gflops'] = max(record['peak']['before']['gflops'], record['peak']['after']['gflops'])
     for c in record['configs']:                           # ratios against the best peak seen in the run
-        for side in ('reference', 'engine'): c[side]['peak_fraction'] = c[side]['gflops'] / record['peak']['gflops']
+        for side in ('reference', 'engine'):
+            if c[side]: c[side]['peak_fraction'] = c[side]['gflops'] / record['peak']['gflops']
     write_json_to(out, record, write_json)
     print('\n' + speed_table(record))
     print(f"\nwrote {out}")

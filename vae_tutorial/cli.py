@@ -7,7 +7,7 @@ __all__ = ['CONV_CHANNELS', 'REFERENCE_TEST_LOSS', 'DATA_LABELS', 'COMMANDS', 'p
            'dataset_name', 'train_parser', 'model_defaults', 'config_from_args', 'write_json', 'metrics_record',
            'save_run_figures', 'run_label', 'rng_states', 'restore_rng', 'run_training', 'train_command', 'keep_run',
            'read_kept', 'sample_parser', 'draw_samples', 'sample_command', 'evaluate_parser', 'evaluate_command',
-           'build_parser', 'main']
+           'build_parser', 'main', 'console']
 
 # %% ../nbs/08_cli.ipynb #b44adbc2
 import argparse
@@ -455,6 +455,15 @@ def main(argv:list|None=None, # arguments (None: sys.argv[1:])
     except (DataNotFoundError, CorruptDataError) as e: raise SystemExit(f"error: {e}") from None
     except (NonFiniteLossError, CheckpointError) as e: raise SystemExit(f"error: {e}") from None
 
+def console():
+    "The `vae-tutorial` command: `main`, then an immediate exit — tearing down torch's modules takes seconds and saves nothing."
+    try: main(); code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))): print(e.code, file=sys.stderr)
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(code)
+
 # %% ../nbs/08_cli.ipynb #6be59e01
 #| eval: false
-if __name__ == '__main__': main()
+if __name__ == '__main__': console()

@@ -403,16 +403,19 @@ class ImageBatches:
 def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 root=None,              # data folder; None: $VAE_TUTORIAL_DATA, then ~/.cache/vae-tutorial
                 targets:str='dynamic',  # one of TARGET_MODES
-                batch_size:int=100,     # examples per batch (train and test)
+                batch_size:int=100,     # examples per training batch
                 device='cpu',           # where the data is kept and the batches are made
                 seed:int=0,             # seed of the order and of the dynamic draws
                 download:bool=True,     # let torchvision download a missing official dataset
                 drop_last:bool=False,   # drop the last, smaller training batch
                 progress:bool=True,     # show a progress bar while decoding an image folder
+                test_batch_size:int|None=None, # examples per test batch (None: max(batch_size, 1000))
                )->tuple:                # (train ImageBatches, test ImageBatches)
     "Load both splits of a dataset: a shuffled training loader and a fixed-order, repeatable test loader."
     _check_mode(targets)
-    kw = dict(batch_size=batch_size, targets=targets, device=device, seed=seed)
-    train = ImageBatches(*load_dataset(name, 'train', root, download, progress), shuffle=True, drop_last=drop_last, **kw)
-    test = ImageBatches(*load_dataset(name, 'test', root, download, progress), shuffle=False, repeat=True, **kw)
+    kw = dict(targets=targets, device=device, seed=seed)
+    train = ImageBatches(*load_dataset(name, 'train', root, download, progress), batch_size, shuffle=True,
+                         drop_last=drop_last, **kw)
+    test = ImageBatches(*load_dataset(name, 'test', root, download, progress), test_batch_size or max(batch_size, 1000),
+                        shuffle=False, repeat=True, **kw)
     return train, test

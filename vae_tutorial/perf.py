@@ -65,11 +65,12 @@ def speed_table(record:dict, # the JSON written by benchmarks/speed.py
              "| configuration | reference loop | engine | speed-up | engine: examples/s | engine: GFLOP/s (% of peak) "
              "| start-up: reference → engine | test loss: reference / engine |", "|---|---|---|---|---|---|---|---|"]
     for c in record['configs']:
-        r, e = c['reference'], c['engine']
-        lines.append(f"| {c['name']} | {_seconds(r['epoch_seconds'])} | {_seconds(e['epoch_seconds'])} | {c['speedup']:.1f}× | "
-                     f"{e['examples_per_second']:,.0f} | {e['gflops']:.1f} ({100 * e['peak_fraction']:.0f} %) | "
-                     f"{r['startup_seconds']['median']:.1f} s → {e['startup_seconds']['median']:.1f} s | "
-                     f"{r['test_loss']:.2f} / {e['test_loss']:.2f} |")
+        r, e = c['reference'], c['engine']                    # no reference with --engine-only
+        ref_epoch, speedup, ref_start, ref_loss = (('—',) * 4 if r is None else
+            (_seconds(r['epoch_seconds']), f"{c['speedup']:.1f}×", f"{r['startup_seconds']['median']:.1f} s", f"{r['test_loss']:.2f}"))
+        lines.append(f"| {c['name']} | {ref_epoch} | {_seconds(e['epoch_seconds'])} | {speedup} | {e['examples_per_second']:,.0f} | "
+                     f"{e['gflops']:.1f} ({100 * e['peak_fraction']:.0f} %) | {ref_start} → {e['startup_seconds']['median']:.1f} s | "
+                     f"{ref_loss} / {e['test_loss']:.2f} |")
     lines.append('')
     lines += [f"- **{c['name']}**: {c['description']}." for c in record['configs']]
     if 'end_to_end' in record:
