@@ -27,25 +27,57 @@ def test_tiny_benchmark_and_merge(tmp_path):
             '--trend-n', 20, '--chunk', 8, '--device', 'cpu', '--threads', 1, '--runs', tmp_path / 'runs', '--no-progress']
     code, out = bench('--configs', 'vae', '--out', tmp_path / 'vae.json', *tiny, cwd=tmp_path)
     assert code == 0, out
-    code, out = bench('--configs', 'iwae3', '--out', tmp_path / 'iwae3.json', *tiny, cwd=tmp_path)
+    code, out = bench('--configs', 'iwae3,iwae3-dreg', '--out', tmp_path / 'iwae3.json', *tiny, cwd=tmp_path)
     assert code == 0, out
-    code, out = bench('--merge', tmp_path / 'vae.json', tmp_path / 'iwae3.json', '--out', tmp_path / 'both.json', cwd=tmp_path)
+    code, out = bench('--merge', tmp_path / 'vae.json', tmp_path / 'iwae3.json', '--out', tmp_path / 'all.json', cwd=tmp_path)
     assert code == 0, out
-    both = json.loads((tmp_path / 'both.json').read_text())
-    assert [r['config'] for r in both['results']] == ['vae', 'iwae3']
-    for r in both['results']:
-        assert r['epochs'] == 1 and r['eval_examples'] == 40 and r['k'] == 8 == both['eval_k']
+    merged = json.loads((tmp_path / 'all.json').read_text())
+    assert [r['config'] for r in merged['results']] == ['vae', 'iwae3', 'iwae3-dreg']
+    for r in merged['results']:
+        assert r['epochs'] == 1 and r['eval_examples'] == 40 and r['k'] == 8 == merged['eval_k']
         assert r['test_nll'] <= -r['test_elbo'] + 1e-6, 'the k-sample bound must not be looser than the ELBO'
         assert 80 < r['test_nll'] < 544, r['test_nll']   # better than coin flips (784 ln 2 = 543.4 nats), not better than SOTA
+        assert 0 < r['test_nll_se'] < 20 and 0 < r['test_elbo_se'] < 20      # standard errors across the 40 test images
+        assert 0 <= r['mutual_information'] <= math.log(40) + 1e-6
         assert len(r['history']) == 1 and 'test_nll_k4' in r['history'][0]
         assert (tmp_path / 'runs' / r['config'] / 'checkpoint.pt').is_file()
-    assert both['results'][1]['objective'] == 'iwae' and both['results'][1]['iw_k'] == 3
-    assert 'nats per example' in out and 'vae' in out and 'iwae3' in out
+    assert [(r['objective'], r['iw_k'], r['grad']) for r in merged['results'][1:]] == [('iwae', 3, 'iwae'), ('iwae', 3, 'dreg')]
+    assert 'nats per example' in out and 'vae' in out and 'iwae3-dreg' in out and '± ' in out
+
+
+@pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)
+def test_refuses_to_overwrite_and_resumes(tmp_path):
+    tiny = ['--configs', 'vae', '--hidden', 16, '--latent-dim', 4, '--eval-k', 4, '--eval-n', 20, '--trend-k', 0,
+            '--device', 'cpu', '--runs', tmp_path / 'runs', '--no-progress', '--out', tmp_path / 'r.json']
+    code, out = bench('--epochs', 1, *tiny, cwd=tmp_path)
+    assert code == 0, out
+    before = (tmp_path / 'runs' / 'vae' / 'checkpoint.pt').read_bytes()
+    code, out = bench('--epochs', 2, *tiny, cwd=tmp_path)
+    assert code != 0 and 'pass --resume' in out, out
+    assert (tmp_path / 'runs' / 'vae' / 'checkpoint.pt').read_bytes() == before        # nothing was changed
+    code, out = bench('--epochs', 2, '--resume', *tiny, cwd=tmp_path)
+    assert code == 0 and 'resuming after epoch 1' in out, out
+    r = json.loads((tmp_path / 'r.json').read_text())['results'][0]
+    assert [e['epoch'] for e in r['history']] == [1, 2]
+    assert r['history'][1]['wall_seconds'] > r['history'][0]['wall_seconds']        # the clock continues
+
+
+@pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)
+def test_wall_clock_budget(tmp_path):
+    "A budget shorter than one epoch: the first epoch runs, the second would overrun it and is not started."
+    code, out = bench('--configs', 'vae', '--budget-minutes', 0.001, '--hidden', 16, '--latent-dim', 4, '--eval-k', 4,
+                      '--eval-n', 20, '--trend-k', 0, '--device', 'cpu', '--runs', tmp_path / 'runs', '--no-progress',
+                      '--out', tmp_path / 'b.json', cwd=tmp_path)
+    assert code == 0, out
+    r = json.loads((tmp_path / 'b.json').read_text())['results'][0]
+    assert r['epochs'] == 1 and r['lr_schedule'] == 'burda-time' and 'next epoch would pass' in out, out
 
 
 def test_unknown_configuration_rejected(tmp_path):
     code, out = bench('--configs', 'vae,iwaeX', '--out', tmp_path / 'x.json', '--device', 'cpu', cwd=tmp_path)
     assert code != 0 and "unknown configuration 'iwaeX'" in out, out
+    code, out = bench('--configs', 'iwae5-vimco', '--out', tmp_path / 'x.json', '--device', 'cpu', cwd=tmp_path)
+    assert code != 0 and "unknown configuration 'iwae5-vimco'" in out, out
     assert not (tmp_path / 'x.json').exists()
 
 

@@ -60,7 +60,7 @@ def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main pa
     "Add the `train` command and its options."
     from vae_tutorial.data import DATASETS, TARGET_MODES
     from vae_tutorial.gaussian import LIKELIHOODS
-    from vae_tutorial.train import ARCHS, COMPILE_MODES, OBJECTIVES, OPTIMIZERS, PRESETS
+    from vae_tutorial.train import ARCHS, COMPILE_MODES, GRADS, OBJECTIVES, OPTIMIZERS, PRESETS
     p = sub.add_parser('train', help=help,
                        description='Train a VAE. Losses are negative ELBOs in nats per example (summed over pixels, '
                                    'averaged over examples).')
@@ -89,6 +89,8 @@ def train_parser(sub:argparse._SubParsersAction, # the subparsers of the main pa
     p.add_argument('--objective', choices=OBJECTIVES, help='elbo (default) or iwae: the importance-weighted bound '
                    'with --iw-k samples per example')
     p.add_argument('--iw-k', type=positive_int, help='importance samples per example for --objective iwae, e.g. 5 or 50')
+    p.add_argument('--grad', choices=GRADS, help="gradient of --objective iwae: iwae (default) or dreg, the encoder's "
+                   'doubly reparameterized gradient (notebook 06)')
     p.add_argument('--kl-warmup', type=positive_int, dest='warmup_epochs', metavar='N',
                    help='KL warm-up: β rises linearly from 0 to --beta over the first N epochs (default: none)')
     p.add_argument('--seed', type=int, help='random seed (default 0); the same seed repeats a CPU run exactly')
@@ -415,12 +417,17 @@ def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, record)
     L = len(report['kl_per_dim'])
-    print(f"test ELBO:          {report['test_elbo']:10.3f} nats per example (one z per image, exact KL)")
-    print(f"test NLL estimate:  {report['test_nll']:10.3f} nats per example (−L_k with k = {report['k']} importance samples)")
+    n = report['n_examples']
+    print(f"test ELBO:          {report['test_elbo']:10.3f} ± {report['test_elbo_se']:.3f} nats per example "
+          f"(one z per image, exact KL; ± one standard error across the {n} test images)")
+    print(f"test NLL estimate:  {report['test_nll']:10.3f} ± {report['test_nll_se']:.3f} nats per example "
+          f"(−L_k with k = {report['k']} importance samples)")
     how = (f"(NLL + {report['n_dims']} · log 256) / ({report['n_dims']} · ln 2), a density on dequantized pixels (notebook 09)"
            if report.get('nats_offset') else f"NLL / ({report['n_dims']} · ln 2)")
-    print(f"test bits per dim:  {report['bits_per_dim']:10.4f} bits per dimension ({how})")
+    print(f"test bits per dim:  {report['bits_per_dim']:10.4f} ± {report['bits_per_dim_se']:.4f} bits per dimension ({how})")
     print(f"active units:       {report['active_units']:10d} of {L} latent dimensions (Cov_x E_q[z_j] > 0.01, test split)")
+    print(f"mutual information: {report['mutual_information']:10.3f} nats, I_q(n; z) between a test image and its code "
+          f"(at most log {n} = {math.log(n):.2f})")
     if config.targets == 'grayscale':
         print("note: grayscale targets make the Bernoulli likelihood improper (notebook 01): these are not log-likelihoods "
               "of images; train with --targets dynamic for likelihood numbers")

@@ -12,6 +12,7 @@ __all__ = ['DATA_ENV', 'DATASET_INFO', 'DATASETS', 'SPLITS', 'IDX_FILES', 'SYSTE
 # %% ../nbs/03_data.ipynb #67036856
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import tempfile
@@ -409,13 +410,14 @@ def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 download:bool=True,     # let torchvision download a missing official dataset
                 drop_last:bool=False,   # drop the last, smaller training batch
                 progress:bool=True,     # show a progress bar while decoding an image folder
-                test_batch_size:int|None=None, # examples per test batch (None: max(batch_size, 1000))
+                test_batch_size:int|None=None, # examples per test batch (None: about 2^19 numbers, within [batch_size, 1000])
                )->tuple:                # (train ImageBatches, test ImageBatches)
     "Load both splits of a dataset: a shuffled training loader and a fixed-order, repeatable test loader."
     _check_mode(targets)
     kw = dict(targets=targets, device=device, seed=seed)
     train = ImageBatches(*load_dataset(name, 'train', root, download, progress), batch_size, shuffle=True,
                          drop_last=drop_last, **kw)
-    test = ImageBatches(*load_dataset(name, 'test', root, download, progress), test_batch_size or max(batch_size, 1000),
-                        shuffle=False, repeat=True, **kw)
+    test_images, test_labels = load_dataset(name, 'test', root, download, progress)
+    per_batch = test_batch_size or max(batch_size, min(1000, 2 ** 19 // math.prod(test_images.shape[1:])))
+    test = ImageBatches(test_images, test_labels, per_batch, shuffle=False, repeat=True, **kw)
     return train, test

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['iw_log_weights', 'iw_bound', 'estimate_log_px', 'bits_per_dim', 'latent_activity', 'active_units', 'kl_per_dim',
-           'evaluate_model', 'neg_iwae']
+           'mutual_information', 'evaluate_model', 'neg_iwae', 'neg_iwae_dreg']
 
 # %% ../nbs/06_evaluate.ipynb #bb6ab8c9
 import math
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .distributions import kl_normal_std, log_normal_diag, log_standard_normal
+from .distributions import LOG_2PI, kl_normal_std, log_normal_diag, log_standard_normal
 from .models import VAE, Loss, neg_elbo
 from .reparam import reparameterize
 
@@ -102,6 +102,26 @@ def kl_per_dim(model:VAE,          # the VAE
     "Average over the data of the KL term of each latent dimension; the sum over dimensions is the ELBO's KL."
     return _kl_dims(*_encode_all(model, batches))
 
+# %% ../nbs/06_evaluate.ipynb #0bd155cb
+def mutual_information(mean:Tensor,        # posterior means of the N examples, shape (N, L)
+                       log_var:Tensor,     # posterior log-variances, shape (N, L)
+                       generator:torch.Generator|None=None, # source of the one z per example
+                       chunk:int=1000,     # examples' codes scored against the mixture at once (memory ∝ chunk · N)
+                      )->float:            # I_q(n; z) in nats, between 0 and log N
+    "Mutual information between an example and its code under q: one z per example against the exact N-term mixture q(z)."
+    mean, log_var = mean.double(), log_var.double()
+    n, latent = mean.shape
+    z = reparameterize(mean, log_var, generator=generator)                   # one code per example, (N, L)
+    a = torch.exp(-log_var)                                                   # precisions, (N, L)
+    const = -0.5 * (latent * LOG_2PI + log_var.sum(1) + (mean ** 2 * a).sum(1))  # (N,)
+    total = 0.0
+    for start in range(0, n, chunk):
+        zc = z[start:start + chunk]                                           # (M, L)
+        log_q_all = const - 0.5 * (zc ** 2) @ a.T + zc @ (mean * a).T          # log q(z_m | x_n), (M, N)
+        own = log_q_all[torch.arange(len(zc)), torch.arange(start, start + len(zc))]
+        total += (own - (torch.logsumexp(log_q_all, 1) - math.log(n))).sum().item()
+    return total / n
+
 # %% ../nbs/06_evaluate.ipynb #402d2cf1
 def evaluate_model(model:VAE,           # the VAE, on its device
                    batches:Iterable,    # re-iterable (x, y) test batches (e.g. the test ImageBatches)
@@ -109,31 +129,48 @@ def evaluate_model(model:VAE,           # the VAE, on its device
                    chunk:int=500,       # samples decoded at once (see `estimate_log_px`)
                    progress:bool=True,  # show a tqdm progress bar
                    seed:int=0,          # seed of the sampling noise
-                  )->dict:              # test_elbo, test_nll, bits_per_dim, active_units, kl_per_dim, ... (see below)
-    "Test ELBO, importance-weighted NLL estimate (nats per example), bits/dim, active units and KL per latent dimension."
+                  )->dict:              # test_elbo(_se), test_nll(_se), bits_per_dim, active_units, mutual_information, ...
+    "Test ELBO and importance-weighted NLL (nats per example, with standard errors across examples), bits/dim, latent diagnostics."
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     if iter(batches) is batches: batches = list(batches)  # a one-shot iterator: keep it for the later passes
-    sum_elbo, sum_log_px, n = 0.0, 0.0, 0
+    elbo, log_px = [], []                                  # per example
     bar = tqdm(batches, desc=f'test NLL (k={k})', disable=not progress)
     with torch.no_grad():
         for x, y in bar:
             x = x.to(device); y = y.to(device) if (y is not None and model.n_classes) else None
-            sum_elbo -= neg_elbo(model, x, y, generator=g).loss.item() * len(x)
-            sum_log_px += estimate_log_px(model, x, y, k, chunk, g).double().sum().item()
-            n += len(x)
-            bar.set_postfix(nll=f'{-sum_log_px / n:.2f} nats')
-    n_dims = math.prod(x.shape[1:])
+            mean, log_var = model.encode(x, y)             # one z per example and the exact KL: the loop's test ELBO
+            z = reparameterize(mean, log_var, generator=g)
+            elbo.append((model.likelihood.log_prob(x, model.decode(z, y)) - kl_normal_std(mean, log_var)).double())
+            log_px.append(estimate_log_px(model, x, y, k, chunk, g).double())
+            bar.set_postfix(nll=f'{-torch.cat(log_px).mean().item():.2f} nats')
+    elbo, nll = torch.cat(elbo), -torch.cat(log_px)
+    n, n_dims = len(nll), math.prod(x.shape[1:])
+    se = lambda v: (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else float('nan')
     offset = n_dims * model.likelihood.nats_offset_per_dim  # density → 8-bit probability (notebook 09)
-    mean, log_var = _encode_all(model, batches)             # one more pass, for both latent diagnostics
+    mean, log_var = _encode_all(model, batches)             # one more pass, for the latent diagnostics
     activity, kl = _activity(mean), _kl_dims(mean, log_var)
-    return dict(test_elbo=sum_elbo / n, test_nll=-sum_log_px / n, bits_per_dim=bits_per_dim(-sum_log_px / n + offset, n_dims),
-                nats_offset=offset,
-                active_units=int((activity > 0.01).sum()), kl_per_dim=kl.tolist(), latent_activity=activity.tolist(),
-                k=k, n_examples=n, n_dims=n_dims, unit='nats per example (test_elbo, test_nll); bits per dimension')
+    return dict(test_elbo=elbo.mean().item(), test_elbo_se=se(elbo), test_nll=nll.mean().item(), test_nll_se=se(nll),
+                bits_per_dim=bits_per_dim(nll.mean().item() + offset, n_dims), bits_per_dim_se=bits_per_dim(se(nll), n_dims),
+                nats_offset=offset, active_units=int((activity > 0.01).sum()), kl_per_dim=kl.tolist(),
+                latent_activity=activity.tolist(), mutual_information=mutual_information(mean, log_var, generator=g),
+                k=k, n_examples=n, n_dims=n_dims,
+                unit='nats per example (test_elbo, test_nll, mutual_information; each _se: standard error across the '
+                     'test examples); bits per dimension',
+                mutual_information_method='I_q(n; z): one z per example against the exact N-term mixture of the posteriors '
+                                          '(Hoffman & Johnson 2016); at most log N')
 
 # %% ../nbs/06_evaluate.ipynb #52d748ca
+def _iw_terms(model, x, y, k, beta, generator, detach_q=False):
+    "Encoder outputs, k samples z, log p(x|z) and the β-weighted log-weights (log q from detached encoder outputs if asked)."
+    mean, log_var = model.encode(x, y)
+    z = reparameterize(mean, log_var, k, generator)                      # (k, B, L)
+    log_p_x_z = model.likelihood.log_prob(x, model.decode(z, y))         # (k, B)
+    q_mean, q_log_var = (mean.detach(), log_var.detach()) if detach_q else (mean, log_var)
+    log_w = log_p_x_z + beta * (log_standard_normal(z) - log_normal_diag(z, q_mean, q_log_var))
+    return mean, log_var, z, log_p_x_z, log_w
+
 def neg_iwae(model:VAE,                          # the VAE
              x:Tensor,                           # data batch, shape (B, *image_shape)
              y:Tensor|None=None,                 # labels (B,) for a conditional model
@@ -142,8 +179,22 @@ def neg_iwae(model:VAE,                          # the VAE
              generator:torch.Generator|None=None,# random source for z (None: torch's global one)
             )->Loss:                             # (loss, recon, kl): batch means in nats per example
     "Negative importance-weighted bound −log (1/k) Σ_i p(x|z_i) p(z_i)^β / q(z_i|x)^β, averaged over the batch."
-    mean, log_var = model.encode(x, y)
-    z = reparameterize(mean, log_var, k, generator)                      # (k, B, L)
-    log_p_x_z = model.likelihood.log_prob(x, model.decode(z, y))         # (k, B)
-    log_w = log_p_x_z + beta * (log_standard_normal(z) - log_normal_diag(z, mean, log_var))
+    mean, log_var, _, log_p_x_z, log_w = _iw_terms(model, x, y, k, beta, generator)
     return Loss(-iw_bound(log_w).mean(), -log_p_x_z.mean(), kl_normal_std(mean, log_var).mean())
+
+# %% ../nbs/06_evaluate.ipynb #8ee4163f
+def neg_iwae_dreg(model:VAE,                          # the VAE
+                  x:Tensor,                           # data batch, shape (B, *image_shape)
+                  y:Tensor|None=None,                 # labels (B,) for a conditional model
+                  k:int=5,                            # importance samples per example
+                  beta:float=1.0,                     # weight of log p(z) − log q(z|x) in each log-weight (1: the IWAE bound)
+                  generator:torch.Generator|None=None,# random source for z (None: torch's global one)
+                 )->Loss:                             # (loss, recon, kl): batch means in nats per example, as `neg_iwae`
+    "`neg_iwae` with the encoder's gradient doubly reparameterized (DReG): same value, same decoder gradient."
+    mean, log_var, z, log_p_x_z, log_w = _iw_terms(model, x, y, k, beta, generator, detach_q=True)
+    w = torch.softmax(log_w.detach(), 0)                                    # normalized weights w̃, held constant
+    factor = (1 - beta + beta * w).unsqueeze(-1).to(z.dtype)                # turns the path weight w̃ into DReG's
+    if z.requires_grad: z.register_hook(lambda g: g * factor)
+    surrogate = -(w * log_w).sum(0).mean()                                  # its θ-gradient is IWAE's
+    loss = surrogate - surrogate.detach() - iw_bound(log_w.detach()).mean() # the value −L_k, the surrogate's gradient
+    return Loss(loss, -log_p_x_z.mean(), kl_normal_std(mean, log_var).mean())
