@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from torch import Tensor
 
+from .data import write_atomic
+
 # %% ../nbs/07_plots.ipynb #faa12d2f
 def image_grid(images:Tensor, # (N, C, H, W) or (N, H, W), values in [0, 1], C = 1 or 3
                nrow:int=8,    # images per row of the grid
@@ -42,15 +44,15 @@ def _imshow(ax, grid):
 
 # %% ../nbs/07_plots.ipynb #304571ac
 def save_figure(fig:Figure, # the figure to write; it is closed afterwards
-                path,       # file name, e.g. 'figures/mnist/samples.png'; missing folders are created
+                path,       # file name, e.g. 'figures/mnist/samples.png' ('.png' is added when it has no suffix); folders are created
                 dpi:int=150, # resolution in dots per inch
                )->Path:     # the path written
-    "Save `fig` as an image at `path` (creating its folders) and close it."
+    "Save `fig` as an image at `path` (creating its folders), atomically (`write_atomic`), and close it."
     path = Path(path)
+    if not path.suffix: path = path.with_suffix('.png')
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches='tight')
-    plt.close(fig)
-    return path
+    try: return write_atomic(path, lambda f: fig.savefig(f, format=path.suffix[1:], dpi=dpi, bbox_inches='tight'))
+    finally: plt.close(fig)
 
 # %% ../nbs/07_plots.ipynb #cb99bb10
 def plot_reconstructions(originals:Tensor,       # (N, C, H, W) inputs x, values in [0, 1]

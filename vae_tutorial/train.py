@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['OBJECTIVES', 'GRADS', 'ARCHS', 'PRESETS', 'OPTIMIZERS', 'COMPILE_MODES', 'TrainConfig', 'seed_everything',
-           'pick_device', 'make_optimizer', 'build_model', 'beta_at', 'make_loss', 'NonFiniteLossError', 'check_finite',
-           'train_epoch', 'eval_epoch', 'fit', 'compile_mode', 'compile_loss', 'CheckpointError', 'save_checkpoint',
-           'config_diff', 'load_checkpoint', 'model_from_checkpoint']
+           'DeviceError', 'pick_device', 'make_optimizer', 'build_model', 'beta_at', 'make_loss', 'NonFiniteLossError',
+           'check_finite', 'train_epoch', 'eval_epoch', 'fit', 'compile_mode', 'compile_loss', 'CheckpointError',
+           'save_checkpoint', 'config_diff', 'load_checkpoint', 'model_from_checkpoint']
 
 # %% ../nbs/05_train.ipynb #131ae04f
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .conv import conv_vae
+from .data import write_atomic
 from .evaluate import neg_iwae, neg_iwae_dreg
 from .gaussian import LIKELIHOODS, make_likelihood
 from .models import VAE, keras_init_, mlp_vae, neg_elbo
@@ -85,13 +87,22 @@ def seed_everything(seed:int, # the run's seed
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/05_train.ipynb #9a67d720
+class DeviceError(RuntimeError):
+    "A device was asked for that this machine or this package cannot use; the message says which ones it can."
+
 def pick_device(name:str='auto', # 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'
                )->torch.device:
-    "The torch device for `name`, with a clear error when CUDA is asked for but absent."
+    "The torch device for `name`, with a clear `DeviceError` for a name it does not know or a GPU that is not there."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    if name == 'cpu': return torch.device('cpu')
+    if not re.fullmatch(r'cuda(:\d+)?', name):
+        raise DeviceError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N (this package runs on CPUs and NVIDIA GPUs)")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} asked for, but torch sees no CUDA GPU here; use --device cpu or --device auto")
     dev = torch.device(name)
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} asked for, but torch sees no CUDA GPU here; use --device cpu or --device auto")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"device {name!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s): cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1}")
     return dev
 
 # %% ../nbs/05_train.ipynb #eabf5f82
@@ -282,13 +293,7 @@ def save_checkpoint(path:str|Path,                   # where to write, e.g. runs
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), config=asdict(config),
                  image_shape=list(image_shape), n_classes=n_classes, history=history, **(extra or {}))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp'); os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+    return write_atomic(path, lambda f: torch.save(state, f))
 
 # %% ../nbs/05_train.ipynb #3a4adb1f
 def config_diff(a:TrainConfig, # one configuration
@@ -308,12 +313,23 @@ def load_checkpoint(path:str|Path,                 # checkpoint file written by 
     if not path.is_file(): raise CheckpointError(f"no checkpoint at {path}: train first (vae-tutorial train --out DIR) or check the path")
     try: state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e)[:200]}); "
-                              "it may be truncated or from another program: retrain or restore a good copy") from None
-    if not isinstance(state, dict) or not {'model', 'config', 'image_shape'} <= state.keys():
-        raise CheckpointError(f"{path} is a torch file but not a vae-tutorial checkpoint (no model/config inside)")
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}); it may be truncated, or written "
+                              "by another program (only plain tensors and numbers are ever loaded): retrain, or restore a "
+                              "good copy") from None
+    keys = {'model', 'optimizer', 'config', 'image_shape', 'n_classes', 'history'}
+    if not isinstance(state, dict) or not keys <= state.keys():
+        missing = sorted(keys - set(state)) if isinstance(state, dict) else sorted(keys)
+        raise CheckpointError(f"{path} is a torch file but not a complete vae-tutorial checkpoint (missing: {', '.join(missing)})")
     try: state['config'] = TrainConfig(**state['config'])
-    except TypeError as e: raise CheckpointError(f"{path} holds a configuration this version cannot read: {e}") from None
+    except (TypeError, ValueError) as e: raise CheckpointError(f"{path} holds a configuration this version cannot read: {e}") from None
+    shape = state['image_shape']
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(s, int) and 0 < s <= 4096 for s in shape)
+            and math.prod(shape) <= 1 << 24 and isinstance(state['n_classes'], int) and 0 <= state['n_classes'] <= 10_000):
+        raise CheckpointError(f"{path} describes images of shape {shape!r} in {state['n_classes']!r} classes, which no "
+                              "vae-tutorial run writes: the file is damaged or forged")
+    bad = [k for k, v in state['model'].items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: raise CheckpointError(f"{path} holds weights that are not finite (NaN or infinite) in {', '.join(bad[:3])}: "
+                                  "the model diverged or the file is damaged; retrain, or restore a good copy")
     if expect is not None:
         diff = [d for d in config_diff(state['config'], expect) if d.split(':')[0] not in ignore]
         if diff: raise CheckpointError(f"{path} was trained with another configuration ({'; '.join(diff)}). "
@@ -324,6 +340,10 @@ def load_checkpoint(path:str|Path,                 # checkpoint file written by 
 def model_from_checkpoint(state:dict,   # a dict returned by `load_checkpoint`
                          )->VAE:        # the model with the saved weights, in eval mode
     "Rebuild the model described by a checkpoint and load its weights."
-    model = build_model(state['config'], tuple(state['image_shape']), state['n_classes'])
-    model.load_state_dict(state['model'])
+    try:
+        model = build_model(state['config'], tuple(state['image_shape']), state['n_classes'])
+        model.load_state_dict(state['model'])
+    except (RuntimeError, ValueError) as e:
+        raise CheckpointError(f"the checkpoint's weights do not fit the model its configuration describes "
+                              f"({str(e).splitlines()[0][:200]}): the file is damaged or was edited") from None
     return model.eval()
