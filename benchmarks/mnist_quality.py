@@ -10,8 +10,10 @@ negative ELBO and a cheap L_k estimate) to --out as JSON.
 
 Two protocols:
 * a **wall-clock budget** (--budget-minutes M): each configuration trains for M minutes of wall time (the last epoch
-  that would overrun is not started), with Burda's learning-rate stages compressed to the budget (--lr-schedule
-  burda-time: stage i, i = 0..7, lasts 3^i/3280 of the budget at lr·10^(-i/7)); stopped runs continue with --resume;
+  that would overrun is not started) while the learning rate decays smoothly by 10x over the budget (--lr-schedule
+  exp-time: lr·10^(-t/M), the end point of Burda's schedule reached continuously; --lr-schedule burda-time compresses
+  Burda's stages instead, stage i of 8 lasting 3^i/3280 of the budget at lr·10^(-i/7), which leaves two thirds of a
+  short budget at the smallest rate); stopped runs continue with --resume;
 * **Burda's epochs** (--epochs 3280 --lr-schedule burda): stage i lasts 3^i epochs, as in the paper; a GPU job.
 
 Reference points (test NLL in nats, one stochastic layer, dynamically binarized MNIST, k = 5000):
@@ -21,7 +23,7 @@ Tucker et al. (2018), DReG: IWAE k=50 with DReG 84.32.
 
 Examples:
     python benchmarks/mnist_quality.py --configs vae,iwae5,iwae50,iwae50-dreg --budget-minutes 60 --device cpu \\
-        --out nbs/results/benchmark_mnist.json                                      # the CPU protocol (4+ hours)
+        --resume --out nbs/results/benchmark_mnist.json                             # the CPU protocol (4+ hours)
     python benchmarks/mnist_quality.py --configs vae,iwae5,iwae50,iwae50-dreg --protocol burda --device cuda \\
         --out nbs/results/benchmark_mnist_gpu.json                                  # the full protocol on a GPU
     python benchmarks/mnist_quality.py --merge a.json b.json --out nbs/results/benchmark_mnist.json   # combine runs
@@ -208,8 +210,8 @@ def main(argv=None):
     p.add_argument('--lr', type=float, default=1e-3, help='(initial) learning rate of Adam (default 1e-3)')
     p.add_argument('--lr-schedule', choices=('constant', 'burda', 'burda-time', 'exp-time'),
                    help="constant (default without a budget); burda: Burda et al.'s 8 stages of 3^i epochs at lr·10^(-i/7), "
-                        "compressed to --epochs; burda-time (default with --budget-minutes): the same stages over the budget; "
-                        "exp-time: lr·10^(-t/T), a smooth decay by 10× over the budget T")
+                        "compressed to --epochs; burda-time: the same stages over the budget; exp-time (default with --budget-minutes): "
+                        "lr·10^(-t/T), a smooth decay by 10× over the budget T")
     p.add_argument('--warmup-epochs', type=int, default=0, help='KL warm-up epochs (default 0: none)')
     p.add_argument('--eval-k', type=int, default=5000, help='importance samples for the test NLL (default 5000)')
     p.add_argument('--eval-n', type=int, default=0, help='evaluate on the first N test images only (default 0: all 10,000)')
@@ -233,7 +235,7 @@ def main(argv=None):
     for key, value in (PROTOCOLS.get(args.protocol) or {}).items():
         if getattr(args, key) in (None, p.get_default(key)): setattr(args, key, value)
     args.epochs = args.epochs or (1_000_000 if args.budget_minutes else 1000)
-    args.lr_schedule = args.lr_schedule or ('burda-time' if args.budget_minutes else 'constant')
+    args.lr_schedule = args.lr_schedule or ('exp-time' if args.budget_minutes else 'constant')
     if args.lr_schedule.endswith('-time') and not args.budget_minutes: p.error(f'--lr-schedule {args.lr_schedule} needs --budget-minutes')
     if args.resume and args.restart: p.error('--resume and --restart exclude each other')
     names = [n.strip() for n in args.configs.split(',')]

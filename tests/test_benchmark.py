@@ -70,7 +70,8 @@ def test_wall_clock_budget(tmp_path):
                       '--out', tmp_path / 'b.json', cwd=tmp_path)
     assert code == 0, out
     r = json.loads((tmp_path / 'b.json').read_text())['results'][0]
-    assert r['epochs'] == 1 and r['lr_schedule'] == 'burda-time' and 'next epoch would pass' in out, out
+    assert r['epochs'] == 1 and r['lr_schedule'] == 'exp-time' and 'next epoch would pass' in out, out
+    assert r['history'][0]['lr'] == pytest.approx(1e-3)                              # the decay starts at --lr
 
 
 def test_unknown_configuration_rejected(tmp_path):
