@@ -166,6 +166,7 @@ def test_disk_full_loses_nothing(data, tmp_path):
     assert torch.save is real_save
     assert code == 1 and 'the disk is full' in text and no_traceback(text), text
     assert (out / 'checkpoint.pt').read_bytes() == before and not list(out.glob('.*.tmp'))
+    assert json.loads((out / 'config.json').read_text())['config']['epochs'] == 1   # not rewritten by the failed --resume
 
 
 # ------------------------------------------------------------------------------ 6. splits that do not belong together
@@ -258,6 +259,13 @@ def test_sample_and_evaluate_mistakes(data, tmp_path):
     (tmp_path / 'junk.pt').write_bytes(pickle.dumps({'model': 1}))
     code, text = cli('evaluate', tmp_path / 'junk.pt', '--device', 'cpu')
     assert code == 1 and 'not a readable checkpoint' in text and 'weights_only' not in text, text
+    torch.save({'model': {}, 'config': {}}, tmp_path / 'partial.pt')
+    code, text = cli('evaluate', tmp_path / 'partial.pt', '--device', 'cpu')
+    assert code == 1 and 'not a complete vae-tutorial checkpoint' in text and 'history' in text, text
+    if not torch.cuda.is_available():
+        for argv in (train_args(data, tmp_path / 'cuda-run') + ['--device', 'cuda'], ['sample', ck, '--device', 'cuda']):
+            code, text = cli(*argv)
+            assert code == 1 and 'CUDA' in text and no_traceback(text) and not (tmp_path / 'cuda-run').exists(), (argv, text)
     state = torch.load(ck, weights_only=True)
     state['model'] = {k: torch.full_like(v, float('nan')) if v.is_floating_point() else v for k, v in state['model'].items()}
     torch.save(state, tmp_path / 'nan.pt')
