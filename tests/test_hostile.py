@@ -307,7 +307,8 @@ def run_cli(args, **kw):
 
 def test_ctrl_c_keeps_the_last_checkpoint(data, tmp_path):
     out = tmp_path / 'run'
-    p = run_cli(train_args(data, out, epochs=500))
+    # a shell that starts a job in the background makes it ignore SIGINT; give the child the default, as a terminal does
+    p = run_cli(train_args(data, out, epochs=500), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / 'metrics.json').exists():
         assert p.poll() is None and time.time() < deadline; time.sleep(0.1)
