@@ -34,3 +34,13 @@ def test_exports_have_docments(modname):
         docs = docments(fn)
         missing += [f'{name}({p}): no docment' for p in params if not docs.get(p)]
     assert not missing, f'{modname}: ' + '; '.join(missing)
+
+
+def test_no_progress_frames_in_saved_outputs():
+    "tqdm frames record a moment of a run, not a result; tools/run_nbs.py drops them, and none may be committed."
+    import json
+    from nbdev.config import get_config
+    bad = [f"{nb.name} cell {i}" for nb in sorted(get_config().nbs_path.glob('*.ipynb'))
+           for i, c in enumerate(json.loads(nb.read_text())['cells'])
+           for o in c.get('outputs', []) if o.get('output_type') == 'stream' and '%|' in ''.join(o.get('text', ''))]
+    assert not bad, f"progress-bar frames saved in: {', '.join(bad)}"

@@ -6,7 +6,7 @@ in `--force`; `gpu` cells are run only when CUDA is available. Examples:
     python tools/run_nbs.py nbs/00_elbo.ipynb
     python tools/run_nbs.py nbs/10_mnist.ipynb --force slow
 """
-import argparse, os, sys, time
+import argparse, os, re, sys, time
 from pathlib import Path
 
 from execnb.nbio import read_nb, write_nb
@@ -26,6 +26,15 @@ def skip_cell(flags):
     return _skip
 
 
+PROGRESS = re.compile(r'(\r?[^\r\n]*\d+%\|[^\r\n]*\|[^\r\n]*[\r\n]*)+')   # tqdm frames: 'desc:  42%|####  | 42/100 [...]'
+
+
+def drop_progress(outputs):
+    "The outputs without progress-bar frames: they record a moment of the run, not a result, and would show in the docs."
+    return [o for o in outputs if not (o.get('output_type') == 'stream' and o.get('name') == 'stderr'
+                                       and PROGRESS.fullmatch(''.join(o.get('text', ''))))]
+
+
 def run_nb(path, flags):
     "Run the notebook at `path` in its own folder, skipping `flags`, and write its outputs back."
     nb = NBProcessor(path, procs=[], process=True).nb  # parses `#|` directives only
@@ -37,7 +46,7 @@ def run_nb(path, flags):
     raw = read_nb(path)
     for cell, done in zip(raw.cells, nb.cells):
         if cell.cell_type == 'code':
-            cell.outputs, cell.execution_count = done.get('outputs', []), done.get('execution_count')
+            cell.outputs, cell.execution_count = drop_progress(done.get('outputs', [])), done.get('execution_count')
     write_nb(raw, path)
     return time.time() - start
 

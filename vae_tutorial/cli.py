@@ -26,37 +26,33 @@ from pathlib import Path
 from . import __version__
 
 # %% ../nbs/08_cli.ipynb #1781a892
+def _checked(s, convert, ok, wanted):
+    "`convert(s)` if it parses and passes `ok`, else argparse's error: 'expected a whole number/number', or `wanted`."
+    try: v = convert(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'a whole number' if convert is int else 'a number'}, got {s!r}") from None
+    if not ok(v): raise argparse.ArgumentTypeError(f"{wanted}, got {s if convert is float else v}")
+    return v
+
 def positive_int(s:str, # the command-line text
                 )->int:
     "An integer ≥ 1, for argparse."
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 1: raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
+    return _checked(s, int, lambda v: v >= 1, "must be at least 1")
 
 def positive_float(s:str, # the command-line text
                   )->float:
     "A finite float > 0, for argparse."
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not (v > 0 and v < float('inf')): raise argparse.ArgumentTypeError(f"must be a positive number, got {s}")
-    return v
+    return _checked(s, float, lambda v: 0 < v < float('inf'), "must be a positive number")
 
 def nonneg_float(s:str, # the command-line text
                 )->float:
     "A finite float ≥ 0, for argparse."
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not (0 <= v < float('inf')): raise argparse.ArgumentTypeError(f"must be a number ≥ 0, got {s}")
-    return v
+    return _checked(s, float, lambda v: 0 <= v < float('inf'), "must be a number ≥ 0")
 
 def seed_int(s:str, # the command-line text
             )->int:
     "A seed: a whole number from 0 to 2^63 − 1 (what torch's generators accept), for argparse."
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if not 0 <= v < 2 ** 63: raise argparse.ArgumentTypeError(f"must be from 0 to 2^63 − 1, got {v}")
-    return v
+    return _checked(s, int, lambda v: 0 <= v < 2 ** 63, "must be from 0 to 2^63 − 1")
 
 def dataset_name(s:str, # the command-line text
                 )->str:
