@@ -35,11 +35,11 @@ from pathlib import Path
 import torch
 
 from vae_tutorial import __version__
-from vae_tutorial.cli import restore_rng, rng_states, write_json
+from vae_tutorial.config import CheckpointError, TrainConfig, build_model, load_checkpoint, make_loss, save_checkpoint
 from vae_tutorial.data import DATASET_INFO, DataNotFoundError, ImageBatches, get_loaders
 from vae_tutorial.evaluate import estimate_log_px, evaluate_model
-from vae_tutorial.train import (CheckpointError, TrainConfig, build_model, fit, load_checkpoint, make_loss, make_optimizer,
-                                pick_device, save_checkpoint, seed_everything)
+from vae_tutorial.runs import restore_rng, rng_states, write_json
+from vae_tutorial.train import fit, make_optimizer, pick_device, seed_everything
 
 N_CLASSES = len(DATASET_INFO['mnist'].classes)
 ANCHORS = {'Burda et al. 2015': {'vae': 86.76, 'iwae5': 85.54, 'iwae50': 84.78},

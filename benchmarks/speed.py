@@ -56,7 +56,7 @@ TARGETS = {'end_to_end_speedup': 3.0, 'mlp_peak_fraction': 0.5, 'iwae50_cpu_epoc
 
 def train_config(name, seed=0):
     "The TrainConfig of a configuration name."
-    from vae_tutorial.train import TrainConfig
+    from vae_tutorial.config import TrainConfig
     if name not in CONFIGS: raise SystemExit(f"error: unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
     return TrainConfig(**CONFIGS[name][1], seed=seed, epochs=1)
 
@@ -168,7 +168,8 @@ def reference_test(model, loader, config, device):
 def reference_run(name, epochs, data_dir, device, seed):
     "The reference loop as a program of its own (for the start-up and end-to-end timings): train and test every epoch."
     import torch
-    from vae_tutorial.train import build_model, pick_device, seed_everything
+    from vae_tutorial.config import build_model
+    from vae_tutorial.train import pick_device, seed_everything
     config = train_config(name, seed)
     dev = pick_device(device)
     seed_everything(config.seed)
@@ -218,7 +219,8 @@ def run_to_end(argv, env):
 def engine_setup(config, data_dir, device, compile):
     "Data, model, optimizer and (possibly compiled) loss, as `vae-tutorial train` builds them."
     from vae_tutorial.data import dataset_info, get_loaders
-    from vae_tutorial.train import build_model, compile_loss, compile_mode, make_loss, make_optimizer, seed_everything
+    from vae_tutorial.config import build_model, make_loss
+    from vae_tutorial.train import compile_loss, compile_mode, make_optimizer, seed_everything
     seed_everything(config.seed)
     train, test = get_loaders(config.dataset, data_dir, config.targets, config.batch_size, device, config.seed,
                               download=False, progress=False)
@@ -231,7 +233,8 @@ def compare(name, args, device, peak):
     "Alternate reference and engine epochs of one configuration; return its record."
     import torch
     from vae_tutorial.perf import training_flops
-    from vae_tutorial.train import build_model, eval_epoch, make_loss, seed_everything, train_epoch
+    from vae_tutorial.config import build_model, make_loss
+    from vae_tutorial.train import eval_epoch, seed_everything, train_epoch
     config = train_config(name, args.seed)
     print(f"\n[{name}] {CONFIGS[name][0]}", flush=True)
     train, test, model, optimizer, loss_fn = engine_setup(config, args.data_dir, device, args.compile)
@@ -360,7 +363,7 @@ def main(argv=None):
         p.error('counts must be at least 1')
     import torch
     from vae_tutorial import __version__
-    from vae_tutorial.cli import write_json
+    from vae_tutorial.runs import write_json
     from vae_tutorial.perf import matmul_peak, speed_table
     from vae_tutorial.train import pick_device
     try: device = pick_device(args.device)

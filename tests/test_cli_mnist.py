@@ -30,6 +30,6 @@ def test_train_one_epoch_on_mnist(tmp_path):
 
 def test_bad_values_rejected():
     for args, msg in [(['--epochs', '-2'], 'must be at least 1'), (['--latent-dim', '0'], 'must be at least 1'),
-                      (['--dataset', 'svhn'], "unknown dataset 'svhn'")]:
+                      (['--dataset', 'svhn'], 'sub-folders of class folders), got svhn')]:
         res = subprocess.run([sys.executable, '-m', 'vae_tutorial.cli', 'train', *args], capture_output=True, text=True)
         assert res.returncode == 2 and msg in res.stderr, res.stderr

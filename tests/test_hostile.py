@@ -24,7 +24,7 @@ from PIL import Image
 
 from vae_tutorial import data as vdata
 from vae_tutorial.cli import main
-from vae_tutorial.train import load_checkpoint
+from vae_tutorial.config import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -293,7 +293,7 @@ def test_bad_out_and_json_is_standard(data, tmp_path):
     (tmp_path / 'afile').write_text('x')
     code, text = cli(*train_args(data, tmp_path / 'afile'))
     assert code == 1 and 'is a file, not a folder' in text, text
-    from vae_tutorial.cli import write_json
+    from vae_tutorial.runs import write_json
     write_json(tmp_path / 'nan.json', {'a': float('nan'), 'b': [1.0, float('inf')]})
     assert json.loads((tmp_path / 'nan.json').read_text()) == {'a': None, 'b': [1.0, None]}
 

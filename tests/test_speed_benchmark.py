@@ -40,12 +40,12 @@ def test_tiny_speed_benchmark(tmp_path):
 
 
 def test_flops_count_matches_the_layers():
-    "The benchmark's FLOP count for bench-k1 is the layer-by-layer count of notebook 05b: 2mkn per product."
+    "The benchmark's FLOP count for bench-k1 is the layer-by-layer count of notebook 06c: 2mkn per product."
     spec = importlib.util.spec_from_file_location('speed', SCRIPT)
     speed = importlib.util.module_from_spec(spec); spec.loader.exec_module(speed)
     import torch
     from vae_tutorial.perf import training_flops
-    from vae_tutorial.train import build_model, make_loss
+    from vae_tutorial.config import build_model, make_loss
     config = speed.train_config('bench-k1')
     model = build_model(config, (1, 28, 28), 10)
     layers = [(784, 200, False), (200, 200, True), (200, 100, True), (50, 200, True), (200, 200, True), (200, 784, True)]

@@ -30,7 +30,7 @@ KATEX_VERSION = '0.16.11'  # the version smalldocs 0.5.4 links to; any 0.16.x wo
 KATEX_FILES = ['katex.min.css', 'katex.min.js', 'contrib/auto-render.min.js', 'fonts']
 # Sections of the sidebar: (first notebook number, title). A notebook goes into the last section that starts at or
 # before its number; new notebooks are picked up without editing anything.
-SECTIONS = [(0, 'Foundations: the ELBO'), (3, 'Building the VAE'), (10, 'Experiments')]
+SECTIONS = [(0, 'Foundations: the ELBO'), (3, 'Building the VAE'), (10, 'Experiments'), (13, 'From the shell')]
 SKIP_FOLDERS = r'^[_.]|^runs$|^data$'  # hidden folders and training outputs/data (gitignored) stay out of the site
 
 

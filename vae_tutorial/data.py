@@ -8,7 +8,7 @@ __all__ = ['DATA_ENV', 'DATASET_INFO', 'DATASETS', 'SPLITS', 'IDX_MAX_BYTES', 'I
            'DataNotFoundError', 'CorruptDataError', 'read_idx', 'find_idx_files', 'read_idx_split', 'load_idx_dataset',
            'file_md5', 'read_cifar_batches', 'load_cifar10', 'list_image_folder', 'write_atomic', 'decoded_cache_dir',
            'load_image_folder', 'load_dataset', 'dataset_info', 'static_binarize', 'prepare_targets', 'batch_targets',
-           'ImageBatches', 'SplitMismatchError', 'check_splits', 'data_fingerprint', 'get_loaders']
+           'ImageBatches', 'SplitMismatchError', 'check_splits', 'data_fingerprint', 'get_loaders', 'toy_image_folder']
 
 # %% ../nbs/03_data.ipynb #67036856
 import gzip
@@ -72,15 +72,17 @@ class DataNotFoundError(FileNotFoundError):
                  extra_fixes:tuple=(),      # dataset-specific ways out, e.g. an apt-get command
                 ):
         self.dataset, self.looked_in = name, [str(p) for p in looked_in]
-        fix3 = ("allow the download (download=True, the default) on a machine with network access" if can_download else
-                f"download instead: '{name}' is a local folder and cannot be downloaded; an official dataset "
-                "such as 'cifar10' can (download=True)")
-        fixes = [f"pass the folder that holds it: root=... in Python, --data-dir ... on the command line",
-                 f"set the environment variable {DATA_ENV} to that folder", fix3, *extra_fixes]
-        msg = (f"Dataset '{name}' was not found.\nLooked in:\n" + ''.join(f"  {p}\n" for p in self.looked_in) +
-               (f"Reason: {why}\n" if why else '') + "Fix it in one of these ways:\n" +
-               ''.join(f"  ({i}) {f}\n" for i, f in enumerate(fixes, 1)))
-        super().__init__(msg.rstrip())
+        def message(folder, download):   # the same advice, in the words of Python or of the command line
+            fix3 = (f"allow the download ({download}) on a machine with network access" if can_download else
+                    f"download instead: '{name}' is a local folder and cannot be downloaded; an official dataset "
+                    "such as 'cifar10' can")
+            fixes = [f"pass the folder that holds it: {folder}", f"set the environment variable {DATA_ENV} to that folder",
+                     fix3, *extra_fixes]
+            return (f"Dataset '{name}' was not found.\nLooked in:\n" + ''.join(f"  {p}\n" for p in self.looked_in) +
+                    (f"Reason: {why}\n" if why else '') + "Fix it in one of these ways:\n" +
+                    ''.join(f"  ({i}) {f}\n" for i, f in enumerate(fixes, 1))).rstrip()
+        self.cli_message = message('--data-dir DIR', 'leave out --no-download')   # what `vae-tutorial` prints
+        super().__init__(message('root=DIR', 'download=True, the default'))
 
 class CorruptDataError(ValueError):
     "A data file exists but is truncated or malformed; the message names it and says to replace it."
@@ -517,3 +519,20 @@ def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
     per_batch = test_batch_size or max(batch_size, min(1000, 2 ** 19 // math.prod(test_images.shape[1:])))
     test = ImageBatches(test_images, test_labels, per_batch, shuffle=False, repeat=True, **kw)
     return train, test
+
+# %% ../nbs/03_data.ipynb #5d15b5c2
+def toy_image_folder(root,            # the folder to create: root/{train,test}/{dark,light}/NNNN.png
+                     n_train:int=12,  # images per class in the train split
+                     n_test:int=6,    # images per class in the test split
+                     size:int=8,      # side of the square grey images, in pixels
+                     seed:int=0,      # seed of the noise
+                    )->Path:          # `root`, to pass as dataset=f'folder:{root}'
+    "Write a two-class dataset of small grey PNGs (dark and light, with noise) to try a pipeline on without downloads."
+    root, g = Path(root), torch.Generator().manual_seed(seed)
+    for split, n in (('train', n_train), ('test', n_test)):
+        for name, level in (('dark', 40), ('light', 200)):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                v = (level + 30 * torch.randn(size, size, generator=g)).round().clamp(0, 255).to(torch.uint8)
+                Image.fromarray(v.numpy(), 'L').save(root / split / name / f'{i:04d}.png')
+    return root

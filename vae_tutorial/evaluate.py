@@ -148,7 +148,7 @@ def evaluate_model(model:VAE,           # the VAE, on its device
     elbo, nll = torch.cat(elbo), -torch.cat(log_px)
     n, n_dims = len(nll), math.prod(x.shape[1:])
     se = lambda v: (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else float('nan')
-    offset = n_dims * model.likelihood.nats_offset_per_dim  # density → 8-bit probability (notebook 09)
+    offset = n_dims * model.likelihood.nats_offset_per_dim  # density → 8-bit probability (notebook 08)
     mean, log_var = _encode_all(model, batches)             # one more pass, for the latent diagnostics
     activity, kl = _activity(mean), _kl_dims(mean, log_var)
     return dict(test_elbo=elbo.mean().item(), test_elbo_se=se(elbo), test_nll=nll.mean().item(), test_nll_se=se(nll),
