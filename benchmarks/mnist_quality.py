@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from vae_tutorial import __version__
+from vae_tutorial.benchmark import benchmark_markdown
 from vae_tutorial.config import CheckpointError, TrainConfig, build_model, load_checkpoint, make_loss, save_checkpoint
 from vae_tutorial.data import DATASET_INFO, DataNotFoundError, ImageBatches, get_loaders
 from vae_tutorial.evaluate import estimate_log_px, evaluate_model
@@ -163,24 +164,6 @@ def run_config(name, args, dev, train, test):
                 budget_minutes=args.budget_minutes, **report, history=history)
 
 
-def table(record):
-    "The results as a text table."
-    head = f"MNIST (dynamically binarized), test split — {record['date']} — {record['device']}"
-    cols = ['config', 'MLP', 'epochs', 'train time', 'test ELBO ± s.e.', f"test NLL (k={record['eval_k']}) ± s.e.",
-            'bits/dim', 'active units', 'I(x;z)', 'test images', 'Burda 2015']
-    mlp = lambda c: '-'.join(map(str, [784, *c['hidden'], c['latent_dim']]))
-    burda = lambda r: r['anchors'].get('Burda et al. 2015')
-    rows = [[r['config'], mlp(r['train_config']), str(r['epochs']), f"{r['train_seconds'] / 60:.1f} min",
-             f"{r['test_elbo']:.2f} ± {r['test_elbo_se']:.2f}", f"{r['test_nll']:.2f} ± {r['test_nll_se']:.2f}",
-             f"{r['bits_per_dim']:.4f}", f"{r['active_units']}/{len(r['kl_per_dim'])}", f"{r['mutual_information']:.2f}",
-             str(r['eval_examples']), f"{burda(r):.2f}" if burda(r) else '–'] for r in record['results']]
-    w = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(cols)]
-    line = lambda cells: ' | '.join(c.rjust(w[i]) if i else c.ljust(w[i]) for i, c in enumerate(cells))
-    return '\n'.join([head, '(ELBO, NLL, I(x;z) and anchors in nats per example; s.e. = standard error across the test '
-                            'images; train time = wall clock incl. the per-epoch test passes and checkpoints)', line(cols),
-                      '-+-'.join('-' * x for x in w)] + [line(r) for r in rows])
-
-
 def write(record, out):
     "Write the results JSON atomically (never half a file), making its folder if needed."
     out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
@@ -226,12 +209,12 @@ def main(argv=None):
     p.add_argument('--resume', action='store_true', help='continue the runs already in --runs (each up to its budget or --epochs)')
     p.add_argument('--restart', action='store_true', help='train again from scratch over runs already in --runs')
     p.add_argument('--out', default='mnist_benchmark.json', help='results JSON (default mnist_benchmark.json)')
-    p.add_argument('--merge', nargs='+', metavar='JSON', help='only combine the results of earlier runs into --out and print the table')
+    p.add_argument('--merge', nargs='+', metavar='JSON', help='only combine the results of earlier runs into --out and print their table')
     p.add_argument('--no-progress', action='store_true', help='no progress bar during evaluation')
     args = p.parse_args(argv)
     if args.merge:
         record = merge(args.merge)
-        write(record, args.out); print(table(record)); return record
+        write(record, args.out); print(benchmark_markdown(record)); return record
     for key, value in (PROTOCOLS.get(args.protocol) or {}).items():
         if getattr(args, key) in (None, p.get_default(key)): setattr(args, key, value)
     args.epochs = args.epochs or (1_000_000 if args.budget_minutes else 1000)
@@ -254,7 +237,7 @@ def main(argv=None):
     for name in names:
         record['results'].append(run_config(name, args, dev, train, test))
         write(record, args.out)
-    print(table(record))
+    print(benchmark_markdown(record))
     return record
 
 

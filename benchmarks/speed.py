@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {   # name: (description, TrainConfig fields)
     'mlp400':   ('784-400-20 MLP, grayscale MNIST, Adam 1e-3, batch 128 (pytorch/examples)',
-                 dict(dataset='mnist', targets='grayscale', hidden=(400,), latent_dim=20, batch_size=128, optimizer='adam')),
+                 dict(dataset='mnist', targets='intensity', hidden=(400,), latent_dim=20, batch_size=128, optimizer='adam')),
     'seed2019': ('the seed2019 preset: 784-256-10 MLP, grayscale MNIST, RMSprop, batch 100',
-                 dict(dataset='mnist', targets='grayscale', latent_dim=10, hidden=(256,), init='keras', optimizer='rmsprop',
+                 dict(dataset='mnist', targets='intensity', latent_dim=10, hidden=(256,), init='keras', optimizer='rmsprop',
                       batch_size=100)),
     'bench-k1': ('784-200-200-50 MLP, dynamic MNIST, ELBO, Adam, batch 100',
                  dict(dataset='mnist', targets='dynamic', hidden=(200, 200), latent_dim=50, batch_size=100, optimizer='adam')),
@@ -44,7 +44,7 @@ CONFIGS = {   # name: (description, TrainConfig fields)
                  dict(dataset='mnist', targets='dynamic', hidden=(200, 200), latent_dim=50, batch_size=100, optimizer='adam',
                       objective='iwae', iw_k=50)),
     'conv':     ('conv VAE of notebook 12: CIFAR-10 JPEG copy, channels 32-64-128, latent 64, discretized Gaussian, batch 64',
-                 dict(dataset='cifar10-jpeg', targets='grayscale', arch='conv', hidden=(32, 64, 128), latent_dim=64,
+                 dict(dataset='cifar10-jpeg', targets='intensity', arch='conv', hidden=(32, 64, 128), latent_dim=64,
                       likelihood='discretized-gaussian', lr=2e-3, batch_size=64)),
 }
 VAE_TUTORIAL = [shutil.which('vae-tutorial')] if shutil.which('vae-tutorial') else [sys.executable, '-m', 'vae_tutorial.cli']

@@ -1,5 +1,5 @@
 """The MNIST quality benchmark script (benchmarks/mnist_quality.py) end to end, at a tiny size: the `gpu` cell of
-06_evaluate runs the same script at full length. Needs the MNIST files (VAE_TUTORIAL_DATA, as in CI)."""
+06d_benchmark runs the same script at full length. Needs the MNIST files (VAE_TUTORIAL_DATA, as in CI)."""
 import importlib.util
 import json
 import math

@@ -139,6 +139,18 @@ def test_nothing_fetched_from_the_network(site):
     assert 'site_libs/katex/katex.min.js' in page('00_elbo').read_text(encoding='utf-8')
 
 
+def test_figures_have_alt_text_and_no_progress_frames(site):
+    "Every figure of every page says what it shows (`#| fig-alt:`); no page shows a tqdm frame (a moment, not a result)."
+    no_alt, frames = [], []
+    for p in sorted(site.glob('*.html')):
+        text = p.read_text(encoding='utf-8')
+        no_alt += [f'{p.name} figure {i}' for i, img in enumerate(re.findall(r'<img\b[^>]*>', text))
+                   if 'data:image/png' in img and not re.search(r'\balt="[^"]{20,}"', img)]
+        frames += [f'{p.name}: {m[0][:80]}' for m in re.finditer(r'[^\n<>]*\d+%\|[^\n<>]*\|[^\n<>]*', visible_text(text))]
+    assert not no_alt, f'figures without alt text: {no_alt}'
+    assert not frames, f'progress-bar frames in built pages: {frames[:5]}'
+
+
 # ---------------------------------------------------------------- in the browser
 
 def chromium(url:str, *args:str, tmp:Path) -> str:
@@ -181,6 +193,9 @@ f.addEventListener('load', () => setTimeout(() => {
     r = {katex: d.querySelectorAll('.katex').length, errors: d.querySelectorAll('.katex-error').length,
          images: imgs.length, loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
          styled: getComputedStyle(d.querySelector('.katex')).fontFamily,
+         wide: Array.from(d.querySelectorAll('.katex-display')).filter(e => e.scrollWidth > e.clientWidth + 1
+                 && getComputedStyle(e).overflowX !== 'auto' && getComputedStyle(e).overflowX !== 'scroll').length,
+         scrolls: getComputedStyle(d.querySelector('.katex-display')).overflowX,
          fonts: Array.from(d.fonts).filter(x => x.status === 'loaded').map(x => x.family)};
     d.documentElement.style.scrollBehavior = 'auto';  // show the first figure (for a screenshot)
     if (imgs.length) (imgs[0].closest('.cell') || imgs[0]).scrollIntoView({block: 'center', behavior: 'instant'});
@@ -206,6 +221,7 @@ def assert_loaded(r:dict):
     assert 'KaTeX' in r['styled'], f"KaTeX's CSS did not load: {r}"
     assert any('KaTeX_Main' in f for f in r['fonts']), f"KaTeX's fonts did not load: {r}"
     assert r['images'] >= 1 and r['loaded'] == r['images'], f'figures that did not load: {r}'
+    assert r['scrolls'] == 'auto' and r['wide'] == 0, f'display equations wider than the page must scroll, not be cut: {r}'
 
 
 @needs_chromium
@@ -244,3 +260,22 @@ def test_elbo_page_over_http(site, tmp_path):
         assert_loaded(frame_report(url, served/'harness.html', base + 'harness.html', tmp_path))
     finally:
         server.terminate(); server.wait(timeout=10)
+
+
+@needs_chromium
+def test_every_internal_link_resolves(site, tmp_path):
+    "Every link from a page to a page of the site, or to an anchor in one, lands on something in Chromium's DOM."
+    from urllib.parse import unquote, urlsplit
+    doms = {p.name: chromium(p.as_uri(), '--dump-dom', tmp=tmp_path) for p in sorted(site.glob('*.html'))}
+    ids = {name: set(re.findall(r'\bid="([^"]+)"', dom)) for name, dom in doms.items()}
+    broken, n = [], 0
+    for name, dom in doms.items():
+        for href in re.findall(r'<a\b[^>]*?\bhref="([^"]*)"', dom):
+            u = urlsplit(html.unescape(href))
+            if u.scheme or u.netloc or (not u.path and not u.fragment): continue
+            n += 1
+            target = Path(unquote(u.path)).name if u.path else name
+            if target not in ids: broken.append(f'{name} -> {href} (no such page)')
+            elif u.fragment and unquote(u.fragment) not in ids[target]: broken.append(f'{name} -> {href} (no such anchor)')
+    assert n > 500, f'only {n} internal links found: the pages did not load?'
+    assert not broken, f'{len(broken)} of {n} internal links broken: {broken[:10]}'

@@ -44,3 +44,16 @@ def test_no_progress_frames_in_saved_outputs():
            for i, c in enumerate(json.loads(nb.read_text())['cells'])
            for o in c.get('outputs', []) if o.get('output_type') == 'stream' and '%|' in ''.join(o.get('text', ''))]
     assert not bad, f"progress-bar frames saved in: {', '.join(bad)}"
+
+
+def test_figures_have_alt_text():
+    "Every committed figure carries a `#| fig-alt:` (Quarto's and smalldocs' alt text), so the docs describe it to a screen reader."
+    import json, re
+    from nbdev.config import get_config
+    bad = []
+    for nb in sorted(get_config().nbs_path.glob('*.ipynb')):
+        for i, c in enumerate(json.loads(nb.read_text())['cells']):
+            if not any('image/png' in o.get('data', {}) for o in c.get('outputs', [])): continue
+            m = re.search(r'^#\|\s*fig-alt:\s*"?([^"\n]*)', ''.join(c['source']), flags=re.M)
+            if not m or len(m[1].split()) < 5: bad.append(f'{nb.name} cell {i}')
+    assert not bad, f"figures without a fig-alt of at least five words: {', '.join(bad)}"

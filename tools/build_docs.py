@@ -243,6 +243,7 @@ def api_page(cfg, proc:Path) -> str:
             href = f'{nb.name}#{anchor}' if anchor else nb.name
             doc = (inspect.getdoc(obj) or '').split('\n\n')[0].replace('\n', ' ')
             rows.append(f'| [`{short_sig(obj)}`]({href}) | {md_cell(doc)} |')
+            shown = set(re.findall(rf'show_doc\(\s*{name}\.(\w+)', (proc/nb.name).read_text(encoding='utf-8')))
             for meth, (mlink, _) in syms.items():
                 if not meth.startswith(f'{modname}.{name}.'): continue
                 mname = meth.rsplit('.', 1)[1]
@@ -251,7 +252,8 @@ def api_page(cfg, proc:Path) -> str:
                 if not callable(fn): continue  # properties and attributes are documented with their class
                 mdoc = (inspect.getdoc(fn) or '').split('\n\n')[0].replace('\n', ' ')
                 sig = short_sig(fn).replace(f'{fn.__name__}(', f'{name}.{mname}(', 1)
-                rows.append(f'| [`{sig}`]({nb.name}#{mlink.split("#", 1)[-1]}) | {md_cell(mdoc)} |')
+                manchor = mlink.split('#', 1)[-1] if mname in shown else anchor  # a method without show_doc: its class
+                rows.append(f'| [`{sig}`]({nb.name}#{manchor}) | {md_cell(mdoc)} |')
         if not rows and not consts: continue
         out += [f'## `{modname}`', '', f'From [{title}]({nb.name}).', '']
         if rows: out += ['| function or class | what it does |', '|---|---|', *rows, '']
@@ -345,6 +347,28 @@ def page_map(proc:Path, site:Path) -> dict:
     return res
 
 
+_re_link = re.compile(r'<a\b[^>]*?\bhref="([^"#:]*?\.html)?#([^"]+)"[^>]*>(.*?)</a>', flags=re.DOTALL)
+
+
+def unlink_dead_anchors(site:Path) -> tuple[int, list[str]]:
+    "nbdev links every backticked name it indexes, private ones with no doc entry too: such a link to a missing anchor"
+    "becomes its plain `<code>`. Returns how many, and every other internal link to a missing anchor (a build error)."
+    from urllib.parse import unquote
+    pages = [p for p in site.glob('*.html')]
+    ids = {p.name: set(re.findall(r'\bid="([^"]+)"', p.read_text(encoding='utf-8'))) for p in pages}
+    unlinked, broken = 0, []
+    for p in pages:
+        text = p.read_text(encoding='utf-8')
+        def check(m):
+            nonlocal unlinked
+            target, frag = m[1] or p.name, unquote(m[2])
+            if target not in ids or frag in ids[target]: return m[0]
+            if re.fullmatch(r'\s*<code>[^<]*</code>\s*', m[3]): unlinked += 1; return m[3]
+            broken.append(f'{p.name}: {m[1] or ""}#{m[2]}'); return m[0]
+        if (fixed := _re_link.sub(check, text)) != text: p.write_text(fixed, encoding='utf-8')
+    return unlinked, broken
+
+
 # ---------------------------------------------------------------- 6. offline check
 
 _re_tag = re.compile(r'<(script|link|img|iframe|source|video|audio|embed|object|track|input)\b[^>]*>', flags=re.I)
@@ -402,6 +426,11 @@ def build(renderer:str='auto', katex:str|None=None) -> Path:
         if (fixed := _re_remote_import.sub('', text)) != text: css.write_text(text := fixed, encoding='utf-8')
         if _re_css_url.search(text):
             bad[str(css.relative_to(dest))] = ['url() or @import from the network']
+    unlinked, broken = unlink_dead_anchors(dest)
+    if unlinked: say(f'{unlinked} links to names without a doc entry (private helpers) left as plain code')
+    if broken:
+        for b in broken: say(f'error: link to a missing anchor: {b}')
+        sys.exit('docs: internal links point to anchors that no page has (see above)')
     if bad:
         for page, fs in bad.items(): say(f'error: {page} fetches from the network: {fs[:3]}')
         sys.exit('docs: the site must not fetch anything from the network (see above)')

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['COMMANDS', 'OPTION_NAMES', 'positive_int', 'seed_int', 'command', 'build_parser', 'main', 'console', 'field_type',
-           'config_options', 'train_parser', 'config_from_args', 'train_command', 'sample_parser', 'draw_samples',
-           'sample_command', 'evaluate_parser', 'evaluate_command', 'report_parser', 'report_command']
+           'tuple_item', 'config_options', 'train_parser', 'config_from_args', 'train_command', 'sample_parser',
+           'draw_samples', 'sample_command', 'evaluate_parser', 'evaluate_command', 'report_parser', 'report_command']
 
 # %% ../nbs/13_cli.ipynb #b44adbc2
 import argparse
@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable
+from typing import Callable, get_args, get_origin, get_type_hints
 
 from . import __version__
 
@@ -111,19 +111,24 @@ def field_type(name:str,  # a field of TrainConfig
     parse.__name__ = kind.__name__           # argparse names the type in its messages
     return parse
 
+def tuple_item(hint, # a field's type annotation, e.g. `tuple[int, ...]|None`
+              )->type|None: # the item type of a variable-length tuple (`int`), else None
+    "What each value of a field annotated as a tuple parses as: such a field takes one or more values on the command line."
+    return next((get_args(a)[0] for a in (hint, *get_args(hint)) if get_origin(a) is tuple), None)
+
 def config_options(p, # an argparse parser or argument group
                   ):
     "Add one option per `TrainConfig` field, with the field's docment, default, choices and rule; every option defaults to None."
     from fastcore.docments import docments
     from vae_tutorial.config import CHOICES, TrainConfig
-    docs = docments(TrainConfig)
+    docs, hints = docments(TrainConfig), get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         opt, default = '--' + OPTION_NAMES.get(f.name, f.name.replace('_', '-')), f.default
         shown = '' if default is None else f" (default {' '.join(map(str, default)) if isinstance(default, tuple) else default})"
         kw = dict(dest=f.name, default=None, help=docs[f.name] + shown)
         if isinstance(default, bool): kw['action'] = 'store_true'
         elif f.name in CHOICES: kw['choices'] = CHOICES[f.name]
-        elif f.name == 'hidden': kw.update(type=field_type(f.name, int), nargs='+', metavar='N')
+        elif item := tuple_item(hints[f.name]): kw.update(type=field_type(f.name, item), nargs='+', metavar='N')
         else: kw['type'] = field_type(f.name, type(default))
         p.add_argument(opt, **kw)
 
@@ -274,10 +279,10 @@ def evaluate_parser(sub:argparse._SubParsersAction, # the subparsers of the main
 def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
                     )->dict:                  # the record written to the JSON file
     "Run `vae-tutorial evaluate`: load a checkpoint and its test split, evaluate, print and write JSON."
-    from vae_tutorial.data import ImageBatches, load_dataset
-    from vae_tutorial.evaluate import evaluate_model
     from vae_tutorial.config import load_checkpoint, model_from_checkpoint
-    from vae_tutorial.runs import TARGET_WORDS, write_json
+    from vae_tutorial.data import TARGET_WORDS, ImageBatches, load_dataset
+    from vae_tutorial.evaluate import evaluate_model
+    from vae_tutorial.runs import write_json
     from vae_tutorial.train import pick_device
     state = load_checkpoint(args.checkpoint)
     config = state['config']
@@ -306,8 +311,8 @@ def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
     print(f"active units:       {report['active_units']:10d} of {L} latent dimensions (Cov_x E_q[z_j] > 0.01, test split)")
     print(f"mutual information: {report['mutual_information']:10.3f} nats, I_q(n; z) between a test image and its code "
           f"(at most log {n} = {math.log(n):.2f})")
-    if config.targets == 'grayscale':
-        print("note: grayscale targets make the Bernoulli likelihood improper (notebook 01): these are not log-likelihoods "
+    if config.targets == 'intensity':
+        print("note: intensity targets (v/255) make the Bernoulli likelihood improper (notebook 01): these are not log-likelihoods "
               "of images; train with --targets dynamic for likelihood numbers")
     print(f"wrote {out}")
     return record

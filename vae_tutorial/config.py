@@ -64,15 +64,15 @@ def check_field(name:str, # a field of TrainConfig
 def default_targets(likelihood:str, # one of LIKELIHOODS
                    )->str:          # the target mode that likelihood is meant for
     "What a likelihood models: binarized pixels for the Bernoulli, v/255 for the discretized Gaussian, dequantized values for densities."
-    return 'dynamic' if likelihood == 'bernoulli' else 'grayscale' if likelihood == 'discretized-gaussian' else 'dequantized'
+    return 'dynamic' if likelihood == 'bernoulli' else 'intensity' if likelihood == 'discretized-gaussian' else 'dequantized'
 
 @dataclass
 class TrainConfig:
     "Everything that defines a training run's results: data, model, optimizer, schedule and seed."
     dataset:str='mnist'          # mnist, fashion-mnist, cifar10, cifar10-jpeg (a JPEG copy, not the official files), or folder:PATH
-    targets:str|None=None        # what the model predicts from the 8-bit pixels: dynamic, static or grayscale (Bernoulli), dequantized (Gaussian densities); default: what the likelihood is meant for
+    targets:str|None=None        # what the model predicts from the 8-bit pixels: dynamic, static or intensity (v/255; Bernoulli or discretized Gaussian), dequantized (Gaussian densities); default: what the likelihood is meant for
     latent_dim:int=10            # size of z
-    hidden:tuple|None=None       # hidden layer widths of the encoder, mirrored by the decoder; with arch conv, the channels of its stride-2 convolutions (default 256; 32 64 128 for conv)
+    hidden:tuple[int, ...]|None=None # hidden layer widths of the encoder, mirrored by the decoder; with arch conv, the channels of its stride-2 convolutions (default 256; 32 64 128 for conv)
     conditional:bool=False       # condition encoder and decoder on the one-hot label (a conditional VAE)
     init:str='torch'             # weight initialisation: torch (PyTorch's defaults) or keras (Glorot-uniform, zero biases)
     optimizer:str='adam'         # adam, or rmsprop with Keras's defaults
@@ -95,21 +95,22 @@ class TrainConfig:
         if isinstance(self.hidden, (list, tuple)) and len(self.hidden): self.hidden = tuple(self.hidden)
         else: raise ValueError(f"hidden must be one or more widths, got {self.hidden!r}")
         for f in fields(self):
-            for v in (getattr(self, f.name) if f.name == 'hidden' else (getattr(self, f.name),)): check_field(f.name, v)
+            value = getattr(self, f.name)
+            for v in (value if isinstance(value, tuple) else (value,)): check_field(f.name, v)   # a tuple: each item
         if self.objective == 'elbo' and self.iw_k != 1:
             raise ValueError(f"iw_k {self.iw_k} needs objective iwae (the ELBO uses one sample per example)")
         if self.grad == 'dreg' and self.objective != 'iwae':
             raise ValueError("grad dreg is a gradient of the importance-weighted bound: it needs objective iwae")
         if self.likelihood.startswith('gaussian-') and self.targets in ('dynamic', 'static'):
             raise ValueError(f"the {self.likelihood} likelihood is a density over continuous values: it needs targets "
-                             f"dequantized (its default) or grayscale, not binarized ({self.targets}) pixels")
+                             f"dequantized (its default) or intensity, not binarized ({self.targets}) pixels")
         if self.likelihood == 'bernoulli' and self.targets == 'dequantized':
             raise ValueError("targets dequantized is for continuous likelihoods (gaussian-*); the Bernoulli likelihood "
-                             "needs dynamic, static or grayscale targets")
+                             "needs dynamic, static or intensity targets")
 
 # %% ../nbs/09_config.ipynb #d88e84bc
 PRESETS = {
-    'seed2019': dict(dataset='mnist', targets='grayscale', latent_dim=10, hidden=(256,), init='keras',
+    'seed2019': dict(dataset='mnist', targets='intensity', latent_dim=10, hidden=(256,), init='keras',
                      optimizer='rmsprop', lr=1e-3, batch_size=100, epochs=20),
 }
 
