@@ -134,10 +134,12 @@ def run_config(name, args, dev, train, test):
         if args.trend_k:
             with torch.no_grad():
                 model.eval()
-                lp = sum(estimate_log_px(model, x, None, args.trend_k, args.chunk, g).double().sum().item() for x, _ in trend_test)
-                r[f'test_nll_k{args.trend_k}'] = -lp / len(trend_test.images)
+                lp = torch.cat([estimate_log_px(model, x, None, args.trend_k, args.chunk, g).double() for x, _ in trend_test])
+                r[f'test_nll_k{args.trend_k}'] = -lp.mean().item()
+                r[f'test_nll_k{args.trend_k}_se'] = (lp.std() / len(lp) ** 0.5).item()   # across the trend's test images
         r['wall_seconds'] = time.perf_counter() - start
-        trend = f" | NLL (k={args.trend_k}, first {len(trend_test.images)} test images) {r[f'test_nll_k{args.trend_k}']:.2f}" if args.trend_k else ''
+        trend = (f" | NLL (k={args.trend_k}, first {len(trend_test.images)} test images) {r[f'test_nll_k{args.trend_k}']:.2f} ± "
+                 f"{r[f'test_nll_k{args.trend_k}_se']:.2f}") if args.trend_k else ''
         print(f"[{name}] epoch {r['epoch']}: lr {r['lr']:.2e} | test −ELBO {r['test_loss']:.2f}{trend} nats | "
               f"{r['wall_seconds'] / 60:.1f} min", flush=True)
         save_checkpoint(run_dir / 'checkpoint.pt', model, opt, config, train.image_shape, N_CLASSES, history, rng_states(train))

@@ -40,6 +40,7 @@ def test_tiny_benchmark_and_merge(tmp_path):
         assert 0 < r['test_nll_se'] < 20 and 0 < r['test_elbo_se'] < 20      # standard errors across the 40 test images
         assert 0 <= r['mutual_information'] <= math.log(40) + 1e-6
         assert len(r['history']) == 1 and 'test_nll_k4' in r['history'][0]
+        assert 0 < r['history'][0]['test_nll_k4_se'] < 30                     # the trend's standard error, 20 images
         assert (tmp_path / 'runs' / r['config'] / 'checkpoint.pt').is_file()
     assert [(r['objective'], r['iw_k'], r['grad']) for r in merged['results'][1:]] == [('iwae', 3, 'iwae'), ('iwae', 3, 'dreg')]
     assert 'nats per example' in out and 'vae' in out and 'iwae3-dreg' in out and '± ' in out
