@@ -232,6 +232,7 @@ def api_page(cfg, proc:Path) -> str:
         except Exception as e:
             say(f'warning: API reference: cannot import {modname}: {e}'); continue
         syms = modidx.get(modname, {})
+        shown = set(re.findall(r'show_doc\(\s*(\w+\.\w+)', (proc/nb.name).read_text(encoding='utf-8')))  # Class.method entries
         title = front_matter(proc/nb.name).get('title', nb.stem)
         rows, consts = [], []
         for name in getattr(m, '__all__', []):
@@ -243,7 +244,6 @@ def api_page(cfg, proc:Path) -> str:
             href = f'{nb.name}#{anchor}' if anchor else nb.name
             doc = (inspect.getdoc(obj) or '').split('\n\n')[0].replace('\n', ' ')
             rows.append(f'| [`{short_sig(obj)}`]({href}) | {md_cell(doc)} |')
-            shown = set(re.findall(rf'show_doc\(\s*{name}\.(\w+)', (proc/nb.name).read_text(encoding='utf-8')))
             for meth, (mlink, _) in syms.items():
                 if not meth.startswith(f'{modname}.{name}.'): continue
                 mname = meth.rsplit('.', 1)[1]
@@ -252,7 +252,7 @@ def api_page(cfg, proc:Path) -> str:
                 if not callable(fn): continue  # properties and attributes are documented with their class
                 mdoc = (inspect.getdoc(fn) or '').split('\n\n')[0].replace('\n', ' ')
                 sig = short_sig(fn).replace(f'{fn.__name__}(', f'{name}.{mname}(', 1)
-                manchor = mlink.split('#', 1)[-1] if mname in shown else anchor  # a method without show_doc: its class
+                manchor = mlink.split('#', 1)[-1] if f'{name}.{mname}' in shown else anchor  # a method without show_doc: its class
                 rows.append(f'| [`{sig}`]({nb.name}#{manchor}) | {md_cell(mdoc)} |')
         if not rows and not consts: continue
         out += [f'## `{modname}`', '', f'From [{title}]({nb.name}).', '']
