@@ -6,12 +6,14 @@
 __all__ = ['REFERENCE_TEST_LOSS', 'DATA_LABELS', 'RUN_MARK', 'RUN_FILES', 'write_json', 'metrics_record', 'save_run_figures',
            'run_label', 'rng_states', 'restore_rng', 'RunFolderError', 'ConfigError', 'open_run_folder', 'prior_state',
            'run_info', 'check_same_data', 'write_run_files', 'plural', 'resume_from', 'epoch_saver', 'run_banner',
-           'run_training', 'keep_run', 'read_kept', 'rewrite_run_files']
+           'run_training', 'keep_run', 'read_kept', 'slow_cells_hint', 'train_and_keep', 'rewrite_run_files']
 
 # %% ../nbs/09b_runs.ipynb #16035aa5
 import json
 import math
 import platform
+import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -334,6 +336,27 @@ def read_kept(path:Path,   # a JSON file written by `keep_run` or `write_json`
     except FileNotFoundError: problem = 'does not exist'
     except (json.JSONDecodeError, UnicodeDecodeError) as e: problem = f'is not valid JSON ({e})'
     raise FileNotFoundError(f"{path} {problem}: {how or 'run the cell or command that writes it'}")
+
+# %% ../nbs/09b_runs.ipynb #b0bfaad8
+def slow_cells_hint(*notebooks:str, # the lessons' file names, e.g. '10_mnist.ipynb'
+                   )->str:          # the instruction, for `read_kept`'s error message
+    "How to make a lesson's kept records again: the command that runs its slow cells."
+    return 'run the slow cells: python tools/run_nbs.py ' + ' '.join(f'nbs/{n}' for n in notebooks) + ' --force slow'
+
+def train_and_keep(config:TrainConfig,        # what to train
+                   run:Path,                  # the run folder; an old one there is removed, so the run starts from scratch
+                   dest:Path,                 # the JSON file that keeps its record (`keep_run`)
+                   report:Callable|None=None, # `report(run)` -> dict, kept as `test_report` (e.g. a held-out estimate)
+                   **kwargs,                  # passed on to `run_training`: data_dir, device, preset, progress, ...
+                  )->dict:                    # the kept record: metrics, configuration, `train_seconds` (and `test_report`)
+    "Train `config` from scratch into `run`, time it, and keep its record in `dest`: what every lesson's slow cells do."
+    run = Path(run)
+    if run.exists(): shutil.rmtree(run)
+    start = time.time()
+    run_training(config, run, **kwargs)
+    extra = dict(train_seconds=time.time() - start)
+    if report is not None: extra['test_report'] = report(run)
+    return keep_run(run, dest, extra)
 
 # %% ../nbs/09b_runs.ipynb #2e71afba
 def rewrite_run_files(run_dir:Path,            # the run folder (written by `run_training`)
