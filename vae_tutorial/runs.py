@@ -25,6 +25,7 @@ from .config import (CheckpointError, TrainConfig, build_model, load_checkpoint,
                                  model_from_checkpoint, save_checkpoint)
 from .data import TARGET_WORDS, data_fingerprint, data_root, dataset_info, get_loaders, write_atomic
 from .train import compile_loss, compile_mode, fit, make_optimizer, pick_device, seed_everything
+from .whitened import fit_whitening
 
 # %% ../nbs/09b_runs.ipynb #584c6365
 def _plain(obj):
@@ -293,6 +294,7 @@ def run_training(config:TrainConfig,       # what to train
         run = run_info(config, preset, data_dir, dev, mode, train, test)
         model, optimizer = _model_and_optimizer(config, train.image_shape, n_classes, dev)
         label, reference = run_label(config), REFERENCE_TEST_LOSS.get(preset or '')
+        if state is None: fit_whitening(model, train.images)   # arch 'whitened' starts from the data's Gaussian (08c)
         history = [] if state is None else resume_from(state, model, optimizer, train, run, out)
         if len(history) >= config.epochs:
             write_run_files(out, model, train, test, history, run, label, reference, config.seed)
@@ -337,7 +339,7 @@ def read_kept(path:Path,   # a JSON file written by `keep_run` or `write_json`
     except (json.JSONDecodeError, UnicodeDecodeError) as e: problem = f'is not valid JSON ({e})'
     raise FileNotFoundError(f"{path} {problem}: {how or 'run the cell or command that writes it'}")
 
-# %% ../nbs/09b_runs.ipynb #b0bfaad8
+# %% ../nbs/09b_runs.ipynb #f59fcb3a
 def slow_cells_hint(*notebooks:str, # the lessons' file names, e.g. '10_mnist.ipynb'
                    )->str:          # the instruction, for `read_kept`'s error message
     "How to make a lesson's kept records again: the command that runs its slow cells."
