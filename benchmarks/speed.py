@@ -17,7 +17,8 @@ machine's fp32 matmul peak measured in the same run, start-up time (process star
 each printed right before its first step), and the test loss both reached (negative ELBO, nats per example, test
 split, after the same number of epochs). Then a full `vae-tutorial train` of the 784-400-20 configuration, 10 epochs
 end to end, against the reference loop's 10 epochs (each with its test pass per epoch), and the time of
-`vae-tutorial --help`. Speed is never asserted anywhere: this script prints a table and writes JSON.
+`vae-tutorial --help`, and the same training run on 1 and 2 processes under `torchrun` (--processes; notebook 05b),
+the machine's cores shared out between them. Speed is never asserted anywhere: this script prints a table and writes JSON.
 
     python benchmarks/speed.py                                   # CPU, every configuration, ~40 minutes on 2 cores
     python benchmarks/speed.py --device cuda --out nbs/results/speed_cuda.json   # the same on a GPU (a few minutes)
@@ -321,6 +322,33 @@ def end_to_end(args, device):
                 engine_test_loss=eng_loss, unit='wall seconds, process start to exit; test loss in nats per example (test split)')
 
 
+def process_scaling(args, device):
+    "Seconds per training epoch of `vae-tutorial train` (E2E) on N processes under torchrun, for each N of --processes."
+    config = train_config(E2E, args.seed)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    rows = []
+    for n in args.processes:
+        threads = max(1, (os.cpu_count() or 1) // n) if device.type == 'cpu' else 1   # the cores shared out, none idle
+        out = Path(tempfile.mkdtemp(prefix='speed-ddp-'))
+        try:
+            launch = VAE_TUTORIAL if n == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                                                  '--nproc-per-node', str(n), '-m', 'vae_tutorial']
+            run_to_end([*launch, 'train', *cli_args(config), '--epochs', str(args.scaling_epochs), '--device', str(device),
+                        '--compile', args.compile, '--no-progress', '--out', str(out / 'run')] + data_flag(args),
+                       dict(env, OMP_NUM_THREADS=str(threads)))
+            epochs = json.loads((out / 'run' / 'metrics.json').read_text())['epochs']
+        finally: shutil.rmtree(out, ignore_errors=True)
+        secs = [r['train_seconds'] for r in epochs[1:]] or [epochs[0]['train_seconds']]   # the first epoch warms up
+        n_train = 60_000 if config.dataset == 'mnist' else None
+        rows.append(dict(processes=n, threads_per_process=threads, epoch_seconds=spread(secs),
+                         examples_per_second=n_train / statistics.median(secs) if n_train else None,
+                         test_loss=epochs[-1]['test_loss']))
+        print(f"[processes] {n} × {threads} threads: {statistics.median(secs):.2f} s per training epoch "
+              f"(test loss {epochs[-1]['test_loss']:.2f} nats per example after {len(epochs)} epochs)", flush=True)
+    return dict(config=E2E, epochs=args.scaling_epochs, rows=rows,
+                unit='seconds per training epoch (median over the epochs after the first); test loss in nats per example (test split)')
+
+
 def help_seconds(n=5):
     "Wall seconds of `vae-tutorial --help`, n runs."
     out = []
@@ -348,6 +376,9 @@ def main(argv=None):
     p.add_argument('--e2e-epochs', type=int, default=10, help='epochs of the end-to-end comparison (default 10)')
     p.add_argument('--e2e-repeats', type=int, default=2, help='runs of each program end to end, alternating (default 2)')
     p.add_argument('--no-end-to-end', action='store_true', help='skip the end-to-end comparison')
+    p.add_argument('--processes', default='1,2', type=lambda v: [int(x) for x in v.split(',') if x.strip()],
+                   help="process counts for the torchrun comparison, e.g. 1,2 (default); '' skips it")
+    p.add_argument('--scaling-epochs', type=int, default=3, help='epochs of each run of the torchrun comparison (default 3)')
     p.add_argument('--engine-only', action='store_true', help='time only the engine: no reference loop, no end-to-end run')
     p.add_argument('--max-batches', type=int, help='time only the first N batches of each epoch (a quick check, not a result)')
     p.add_argument('--seed', type=int, default=0, help='seed of the weights and data order (default 0)')
@@ -359,7 +390,8 @@ def main(argv=None):
     if args.reference_run: return reference_run(args.reference_run, args.epochs, args.data_dir, args.device, args.seed)
     names = [n.strip() for n in args.configs.split(',') if n.strip()]
     for n in names: train_config(n)                      # a bad name stops here, before anything runs
-    if min(args.repeats, args.startup_repeats, args.e2e_repeats, args.e2e_epochs, args.max_batches or 1) < 1:
+    if min(args.repeats, args.startup_repeats, args.e2e_repeats, args.e2e_epochs, args.max_batches or 1, args.scaling_epochs,
+           *args.processes) < 1:
         p.error('counts must be at least 1')
     import torch
     from vae_tutorial import __version__
@@ -380,6 +412,7 @@ def main(argv=None):
         record['configs'].append(compare(name, args, device, peak_before['gflops']))
         write_json_to(out, record, write_json)
     if not (args.no_end_to_end or args.engine_only): record['end_to_end'] = end_to_end(args, device)
+    if args.processes and not args.engine_only: record['processes'] = process_scaling(args, device)
     record['help_seconds'] = help_seconds()
     record['peak']['after'] = matmul_peak(device)
     record['peak']['gflops'] = max(record['peak']['before']['gflops'], record['peak']['after']['gflops'])
@@ -388,6 +421,9 @@ def main(argv=None):
             if c[side]: c[side]['peak_fraction'] = c[side]['gflops'] / record['peak']['gflops']
     write_json_to(out, record, write_json)
     print('\n' + speed_table(record))
+    for r in record.get('processes', {}).get('rows', []):
+        print(f"{record['processes']['config']} on {r['processes']} process(es) × {r['threads_per_process']} threads: "
+              f"{r['epoch_seconds']['median']:.2f} s per training epoch")
     print(f"\nwrote {out}")
     return record
 

@@ -24,7 +24,7 @@ def run(*args, cwd):
 def test_tiny_speed_benchmark(tmp_path):
     out = tmp_path / 'speed.json'
     code, text = run('--configs', 'bench-k1', '--repeats', 2, '--startup-repeats', 1, '--no-end-to-end', '--max-batches', 5,
-                     '--out', out, cwd=tmp_path)
+                     '--processes', '1,2', '--scaling-epochs', 1, '--out', out, cwd=tmp_path)
     assert code == 0, text
     record = json.loads(out.read_text())
     (c,) = record['configs']
@@ -37,6 +37,9 @@ def test_tiny_speed_benchmark(tmp_path):
     assert c['flops_per_epoch'] > 0 and record['peak']['gflops'] >= record['peak']['before']['gflops'] > 0
     assert record['max_batches'] == 5 and record['help_seconds']['median'] > 0
     assert '| bench-k1 |' in text and 'matmul peak' in text and '`vae-tutorial --help`' in text
+    rows = record['processes']['rows']                      # the same run on 1 and 2 processes (torchrun)
+    assert [r['processes'] for r in rows] == [1, 2] and all(r['epoch_seconds']['median'] > 0 for r in rows)
+    assert all(100 < r['test_loss'] < 544 for r in rows), rows
 
 
 def test_flops_count_matches_the_layers():

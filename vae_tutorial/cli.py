@@ -71,8 +71,14 @@ def main(argv:list|None=None, # arguments (None: sys.argv[1:])
     from vae_tutorial.train import DeviceError, NonFiniteLossError
     known = (DataNotFoundError, CorruptDataError, SplitMismatchError, NonFiniteLossError, CheckpointError, DeviceError,
              RunFolderError, ConfigError)
+    from vae_tutorial.distributed import lost_peer
     try: args.func(args)
     except known as e: raise SystemExit(f"error: {getattr(e, 'cli_message', e)}") from None   # data errors in CLI words
+    except RuntimeError as e:
+        if not lost_peer(e): raise
+        raise SystemExit(f"error: another process of this distributed run stopped ({str(e).splitlines()[0][:120]}); the "
+                         "files written before are intact, the checkpoint holds the last complete epoch: run the same "
+                         "torchrun command again with --resume") from None
     except KeyboardInterrupt:
         print("\ninterrupted: every file written before is intact (a training run keeps the checkpoint of its last "
               "complete epoch; continue it with --resume)", file=sys.stderr)
@@ -284,16 +290,22 @@ def evaluate_command(args:argparse.Namespace, # parsed `evaluate` arguments
     from vae_tutorial.evaluate import evaluate_model
     from vae_tutorial.runs import write_json
     from vae_tutorial.train import pick_device
+    from vae_tutorial.distributed import all_rows, init_distributed, is_main, world_info
     state = load_checkpoint(args.checkpoint)
     config = state['config']
-    dev = pick_device(args.device)
+    dev = init_distributed(pick_device(args.device))          # under torchrun: each process scores its share (05b)
+    rank, world, _ = world_info()
     model = model_from_checkpoint(state).to(dev)
     images, labels = load_dataset(config.dataset, 'test', args.data_dir, download=not args.no_download)
     if args.limit: images, labels = images[:args.limit], labels[:args.limit]
-    test = ImageBatches(images, labels, args.batch_size, config.targets, shuffle=False, device=dev, seed=config.seed, repeat=True)
-    print(f"evaluating {args.checkpoint} (epoch {len(state['history'])}) on {len(images)} {config.dataset} test images "
-          f"({TARGET_WORDS[config.targets]}) on {dev}, k = {args.iw_samples}")
-    report = evaluate_model(model, test, k=args.iw_samples, chunk=args.chunk, progress=not args.no_progress, seed=args.seed)
+    test = ImageBatches(images, labels, args.batch_size, config.targets, shuffle=False, device=dev, seed=config.seed, repeat=True,
+                        rank=rank, world_size=world)
+    if is_main():
+        print(f"evaluating {args.checkpoint} (epoch {len(state['history'])}) on {len(images)} {config.dataset} test images "
+              f"({TARGET_WORDS[config.targets]}) on {dev}{f' × {world} processes' if world > 1 else ''}, k = {args.iw_samples}")
+    report = evaluate_model(model, test, k=args.iw_samples, chunk=args.chunk, progress=not args.no_progress and is_main(),
+                            seed=args.seed, gather=all_rows if world > 1 else None)
+    if not is_main(): return report                                # rank 0 alone prints and writes
     record = dict(checkpoint=str(args.checkpoint), split='test', dataset=config.dataset, targets=config.targets,
                   epochs_trained=len(state['history']), device=str(dev), **report)
     out = args.out or args.checkpoint.parent / 'evaluation.json'

@@ -60,11 +60,17 @@ class ImageBatches:
                  device='cpu',                # where the images are kept and the batches are made
                  seed:int=0,                  # seed of the order and of the dynamic draws
                  repeat:bool=False,           # restart the generators at every pass: every pass yields the same batches
+                 rank:int=0,                  # this process's share of each batch (distributed training, notebook 05b) ...
+                 world_size:int=1,            # ... out of this many processes; 1: the whole batch
                 ):
         if images.dtype != torch.uint8 or images.ndim != 4: raise ValueError("images must be uint8 of shape (N, C, H, W)")
         if labels.shape != (len(images),): raise ValueError(f"{len(images)} images but labels of shape {tuple(labels.shape)}")
+        if not 0 <= rank < world_size <= batch_size:
+            raise ValueError(f"rank {rank} of {world_size} processes with batches of {batch_size}: need 0 ≤ rank < "
+                             "world_size ≤ batch_size (every process needs a share of every batch)")
         self.device, self.batch_size, self.targets = torch.device(device), batch_size, targets
         self.shuffle, self.drop_last, self.seed, self.repeat = shuffle, drop_last, seed, repeat
+        self.rank, self.world_size = rank, world_size
         self.images = prepare_targets(images, targets).to(self.device)
         self.labels = labels.to(self.device)
         self.reset()
@@ -88,7 +94,11 @@ class ImageBatches:
         order = order.to(self.device)
         for i in range(len(self)):
             idx = order[i*b:(i+1)*b]
-            yield batch_targets(self.images[idx], self.targets, self.g_draw), self.labels[idx]
+            x = batch_targets(self.images[idx], self.targets, self.g_draw)   # the whole batch's draws, on every process
+            if self.world_size > 1:                                            # then this process's share of it
+                share = torch.arange(len(idx), device=self.device).tensor_split(self.world_size)[self.rank]
+                x, idx = x[share], idx[share]
+            yield x, self.labels[idx]
 
 # %% ../nbs/03b_data.ipynb #b8c78e06
 def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
@@ -101,10 +111,12 @@ def get_loaders(name:str,               # one of DATASETS or 'folder:PATH'
                 drop_last:bool=False,   # drop the last, smaller training batch
                 progress:bool=True,     # show a progress bar while decoding an image folder
                 test_batch_size:int|None=None, # examples per test batch (None: about 2^19 numbers, within [batch_size, 1000])
+                rank:int=0,             # this process's share of every batch (notebook 05b) ...
+                world_size:int=1,       # ... out of this many processes
                )->tuple:                # (train ImageBatches, test ImageBatches)
     "Load both splits of a dataset: a shuffled training loader and a fixed-order, repeatable test loader."
     _check_mode(targets)
-    kw = dict(targets=targets, device=device, seed=seed)
+    kw = dict(targets=targets, device=device, seed=seed, rank=rank, world_size=world_size)
     train_images, train_labels = load_dataset(name, 'train', root, download, progress)
     test_images, test_labels = load_dataset(name, 'test', root, download, progress)
     check_splits(name, root, (train_images, train_labels), (test_images, test_labels))

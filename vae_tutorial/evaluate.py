@@ -8,7 +8,7 @@ __all__ = ['iw_log_weights', 'iw_bound', 'estimate_log_px', 'bits_per_dim', 'lat
 
 # %% ../nbs/06_evaluate.ipynb #bb6ab8c9
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import Tensor
@@ -129,6 +129,7 @@ def evaluate_model(model:VAE,           # the VAE, on its device
                    chunk:int=500,       # samples decoded at once (see `estimate_log_px`)
                    progress:bool=True,  # show a tqdm progress bar
                    seed:int=0,          # seed of the sampling noise
+                   gather:Callable|None=None, # all processes' rows (`all_rows`, notebook 05b), when each holds a share of the test split
                   )->dict:              # test_elbo(_se), test_nll(_se), bits_per_dim, active_units, mutual_information, ...
     "Test ELBO and importance-weighted NLL (nats per example, with standard errors across examples), bits/dim, latent diagnostics."
     model.eval()
@@ -146,10 +147,12 @@ def evaluate_model(model:VAE,           # the VAE, on its device
             log_px.append(estimate_log_px(model, x, y, k, chunk, g).double())
             bar.set_postfix(nll=f'{-torch.cat(log_px).mean().item():.2f} nats')
     elbo, nll = torch.cat(elbo), -torch.cat(log_px)
+    if gather is not None: elbo, nll = gather(elbo), gather(nll)   # every process's test images
     n, n_dims = len(nll), math.prod(x.shape[1:])
     se = lambda v: (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else float('nan')
     offset = n_dims * model.likelihood.nats_offset_per_dim  # density → 8-bit probability (notebook 08)
     mean, log_var = _encode_all(model, batches)             # one more pass, for the latent diagnostics
+    if gather is not None: mean, log_var = gather(mean), gather(log_var)
     activity, kl = _activity(mean), _kl_dims(mean, log_var)
     return dict(test_elbo=elbo.mean().item(), test_elbo_se=se(elbo), test_nll=nll.mean().item(), test_nll_se=se(nll),
                 bits_per_dim=bits_per_dim(nll.mean().item() + offset, n_dims), bits_per_dim_se=bits_per_dim(se(nll), n_dims),

@@ -26,6 +26,8 @@ from .config import (CheckpointError, TrainConfig, build_model, load_checkpoint,
 from .data import TARGET_WORDS, data_fingerprint, data_root, dataset_info, get_loaders, write_atomic
 from .train import compile_loss, compile_mode, fit, make_optimizer, pick_device, seed_everything
 from .whitened import fit_whitening
+from .distributed import all_sum, barrier, distributed_loss, init_distributed, is_main, world_info
+import torch.distributed as dist
 
 # %% ../nbs/09b_runs.ipynb #584c6365
 def _plain(obj):
@@ -106,7 +108,9 @@ def restore_rng(state:dict, # a loaded checkpoint
                ):
     "Put the generators back where the checkpoint left them, so a resumed run continues exactly."
     if 'rng' not in state: return
-    torch.set_rng_state(state['rng']['torch'])
+    rank, world, _ = world_info()
+    ranks = state.get('rng_ranks') or []                  # a distributed run's noise generators, one per process
+    torch.set_rng_state(ranks[rank] if len(ranks) == world > 1 else state['rng']['torch'])
     train.g_order.set_state(state['rng']['order']); train.g_draw.set_state(state['rng']['draw'])
 
 # %% ../nbs/09b_runs.ipynb #a8049943
@@ -251,10 +255,15 @@ def epoch_saver(out:Path,           # the run folder
                )->Callable:         # `on_epoch_end` for `fit`
     "The callback that writes checkpoint.pt (with the random generators' states), config.json and metrics.json after every epoch."
     def on_epoch_end(history):
-        save_checkpoint(out / 'checkpoint.pt', model, optimizer, config, train.image_shape, n_classes, history,
-                        dict(rng_states(train), run=run))
-        write_json(out / 'config.json', run)
-        write_json(out / 'metrics.json', metrics_record(history))
+        extra = dict(rng_states(train), run=run)
+        if dist.is_initialized():                          # every process's noise generator, for --resume (notebook 05b)
+            extra['rng_ranks'] = [None] * dist.get_world_size()
+            dist.all_gather_object(extra['rng_ranks'], torch.get_rng_state())
+        if is_main():                                      # one process writes: rank 0
+            save_checkpoint(out / 'checkpoint.pt', model, optimizer, config, train.image_shape, n_classes, history, extra)
+            write_json(out / 'config.json', run)
+            write_json(out / 'metrics.json', metrics_record(history))
+        barrier()
     return on_epoch_end
 
 def run_banner(config:TrainConfig, # the run's configuration
@@ -282,39 +291,50 @@ def run_training(config:TrainConfig,       # what to train
                  force:bool=False,           # write into a folder with other files, or start over the run that is there
                 )->list:                     # the history (per-epoch records)
     "Train `config` into the run folder `out`: checkpoint, config.json and metrics.json after every epoch, then the figures."
-    out = Path(out); created = not out.exists()
-    lock = open_run_folder(out, force)
+    out = Path(out)
+    dev = init_distributed(pick_device(device))            # under torchrun: join the other processes (notebook 05b)
+    rank, world, _ = world_info(); main = rank == 0
+    say = print if main else (lambda *a, **k: None)        # one process prints and writes: rank 0
+    created = main and not out.exists()
+    lock = open_run_folder(out, force) if main else None
     try:
-        state = prior_state(out, config, resume, force)
-        dev = pick_device(device); mode = compile_mode(compile, dev)
+        state = prior_state(out, config, resume, force) if main else None
+        barrier()                                          # the others look at the folder once rank 0 has checked it
+        if not main and resume: state = load_checkpoint(out / 'checkpoint.pt', expect=config)
+        mode = compile_mode(compile, dev)
         seed_everything(config.seed)
         n_classes = dataset_info(config.dataset, data_dir).n_classes
         train, test = get_loaders(config.dataset, data_dir, config.targets, config.batch_size, dev, config.seed,
-                                  download=download, progress=progress)
+                                  download=download, progress=progress and main, rank=rank, world_size=world)
         run = run_info(config, preset, data_dir, dev, mode, train, test)
+        if world > 1: run['world_size'] = world
         model, optimizer = _model_and_optimizer(config, train.image_shape, n_classes, dev)
         label, reference = run_label(config), REFERENCE_TEST_LOSS.get(preset or '')
         if state is None: fit_whitening(model, train.images)   # arch 'whitened' starts from the data's Gaussian (08c)
+        if world > 1: torch.manual_seed(config.seed + 7919 * rank)   # each process its own ε; same weights (seeded above)
         history = [] if state is None else resume_from(state, model, optimizer, train, run, out)
         if len(history) >= config.epochs:
-            write_run_files(out, model, train, test, history, run, label, reference, config.seed)
-            print(f"{out} has already trained {plural(len(history), 'epoch')}: its config.json, metrics.json and figures "
-                  "were written again from the checkpoint; ask for more epochs with --epochs")
+            if main: write_run_files(out, model, train, test, history, run, label, reference, config.seed)
+            say(f"{out} has already trained {plural(len(history), 'epoch')}: its config.json, metrics.json and figures "
+                "were written again from the checkpoint; ask for more epochs with --epochs")
             return history
-        if history: print(f"resuming {out} after epoch {len(history)}")
-        print(run_banner(config, dev, mode, out), flush=True)
+        if history: say(f"resuming {out} after epoch {len(history)}")
+        say(run_banner(config, dev, mode, out) + (f" on {world} processes" if world > 1 else ''), flush=True)
         history = fit(model, optimizer, train, test, config.epochs, config.beta, history,
-                      epoch_saver(out, model, optimizer, config, train, n_classes, run), progress=progress,
-                      loss_fn=compile_loss(make_loss(config), mode), warmup_epochs=config.warmup_epochs)
-        save_run_figures(model, train, test, history, out, label, reference, config.seed)
-        print(f"test loss after epoch {history[-1]['epoch']}: {history[-1]['test_loss']:.2f} nats per example "
-              f"(negative ELBO, test split); files in {out}")
+                      epoch_saver(out, model, optimizer, config, train, n_classes, run), progress=progress and main,
+                      log=main, loss_fn=distributed_loss(model, compile_loss(make_loss(config), mode)),
+                      warmup_epochs=config.warmup_epochs, reduce=all_sum if world > 1 else None)
+        if main: save_run_figures(model, train, test, history, out, label, reference, config.seed)
+        say(f"test loss after epoch {history[-1]['epoch']}: {history[-1]['test_loss']:.2f} nats per example "
+            f"(negative ELBO, test split); files in {out}")
+        barrier()
         return history
     except BaseException:
         if created and [p.name for p in out.iterdir()] == [RUN_MARK]:   # failed before writing anything: leave no trace
             (out / RUN_MARK).unlink(); out.rmdir()
         raise
-    finally: lock.close()
+    finally:
+        if lock is not None: lock.close()
 
 # %% ../nbs/09b_runs.ipynb #c32c33b6
 def keep_run(run:Path,             # a finished run folder (metrics.json and config.json)

@@ -80,16 +80,25 @@ class NonFiniteLossError(RuntimeError):
 
 def check_finite(first_bad:torch.Tensor, # 1-based batch number of the first non-finite loss so far (0: none), on any device
                  epoch:int,              # epoch number (1-based)
+                 reduce:Callable|None=None, # sum over processes (notebook 05b), so that all stop together; None: one process
                 ):
     "Raise `NonFiniteLossError` with a diagnosis when `first_bad` names a batch (this reads it from the device)."
-    step = int(first_bad)
-    if step:
+    bad = (first_bad > 0).long()
+    if reduce is not None: bad = reduce(bad)                       # every process takes part, diverged or not
+    if int(bad):
+        step = int(first_bad) or 'of another process'
         raise NonFiniteLossError(
             f"loss is not finite (NaN or infinite) at epoch {epoch}, batch {step}: training diverged. Checkpoints and "
             "metrics written before this epoch are kept unchanged. Try a smaller --lr (in a new --out folder: --resume "
             "keeps the configuration), check the inputs lie in [0, 1], or try another --seed.")
 
 # %% ../nbs/05_train.ipynb #27a44355
+def _summed(totals, n, reduce):
+    "(totals, n) added up over processes with `reduce`, or as they are."
+    if reduce is None: return totals, n
+    both = reduce(torch.cat([totals, totals.new_tensor([n])]))
+    return both[:-1], int(both[-1])
+
 def train_epoch(model:VAE,                      # the model, already on its device
                 batches:Iterable,               # yields (x, y) batches
                 optimizer:torch.optim.Optimizer,# optimizer over the model's parameters
@@ -98,6 +107,7 @@ def train_epoch(model:VAE,                      # the model, already on its devi
                 progress:bool=True,             # show a tqdm progress bar
                 loss_fn:Callable=neg_elbo,      # loss_fn(model, x, y, beta=...) -> Loss, e.g. neg_elbo or neg_iwae
                 sync_every:int=50,              # batches between the host's reads from the device (bar and NaN check)
+                reduce:Callable|None=None,      # sum over processes (`all_sum`, notebook 05b); None: one process
                )->dict:                         # {'train_loss', 'train_recon', 'train_kl'}, nats per example
     "One pass of gradient steps on `loss_fn` over `batches`; returns the example-weighted means of the loss and its parts."
     model.train()
@@ -115,9 +125,10 @@ def train_epoch(model:VAE,                      # the model, already on its devi
         totals.add_(torch.stack([l.loss, l.recon, l.kl]).detach(), alpha=len(x)); n += len(x)
         first_bad = torch.where((first_bad == 0) & ~torch.isfinite(l.loss), step, first_bad)
         if step % sync_every == 0:
-            check_finite(first_bad, epoch)
+            check_finite(first_bad, epoch, reduce)
             if progress: bar.set_postfix(loss=f'{totals[0].item() / n:.2f} nats')
-    check_finite(first_bad, epoch)
+    check_finite(first_bad, epoch, reduce)
+    totals, n = _summed(totals, n, reduce)
     if n == 0: raise ValueError("train_epoch got no batches: the training split is empty")
     loss, recon, kl = (totals / n).tolist()
     return dict(train_loss=loss, train_recon=recon, train_kl=kl)
@@ -129,6 +140,7 @@ def eval_epoch(model:VAE,           # the model, already on its device
                beta:float=1.0,      # KL weight
                prefix:str='test',   # key prefix: {prefix}_loss, {prefix}_recon, {prefix}_kl
                progress:bool=True,  # show a tqdm progress bar
+               reduce:Callable|None=None, # sum over processes (`all_sum`, notebook 05b); None: one process
               )->dict:              # {'test_loss', 'test_recon', 'test_kl'}, nats per example
     "Mean one-sample negative ELBO and its reconstruction and KL parts over `batches`, without gradients."
     model.eval()
@@ -138,6 +150,7 @@ def eval_epoch(model:VAE,           # the model, already on its device
         x, y = x.to(device), y.to(device)
         l = neg_elbo(model, x, y if model.n_classes else None, beta)
         totals.add_(torch.stack([l.loss, l.recon, l.kl]), alpha=len(x)); n += len(x)
+    totals, n = _summed(totals, n, reduce)
     loss, recon, kl = (totals / n).tolist()
     return {f'{prefix}_loss': loss, f'{prefix}_recon': recon, f'{prefix}_kl': kl}
 
@@ -154,14 +167,16 @@ def fit(model:VAE,                        # the model, already on its device
         log:bool=True,                    # print one line per epoch
         loss_fn:Callable=neg_elbo,        # training loss, loss_fn(model, x, y, beta=...) -> Loss, e.g. neg_elbo
         warmup_epochs:int=0,              # KL warm-up epochs: β of epoch e is beta · min(1, e / warmup_epochs)
+        reduce:Callable|None=None,        # sum over processes (`all_sum`, notebook 05b): every number is the whole split's
        )->list:                           # one dict per epoch: epoch, beta, train_loss, ..., train_seconds, test_loss, test_recon, test_kl, seconds
     "Train from epoch len(history)+1 to `epochs` on `loss_fn`, recording β, the train loss and the test negative ELBO (nats per example)."
     history = [] if history is None else history
     for epoch in tqdm(range(len(history) + 1, epochs + 1), desc='epochs', disable=not progress):
         start, b = time.perf_counter(), beta_at(epoch, beta, warmup_epochs)
-        record = dict(epoch=epoch, beta=b, **train_epoch(model, train_batches, optimizer, epoch, b, progress, loss_fn))
+        record = dict(epoch=epoch, beta=b, **train_epoch(model, train_batches, optimizer, epoch, b, progress, loss_fn,
+                                                         reduce=reduce))
         record['train_seconds'] = time.perf_counter() - start
-        record.update(eval_epoch(model, test_batches, 1.0, progress=progress))  # always the β = 1 negative ELBO
+        record.update(eval_epoch(model, test_batches, 1.0, progress=progress, reduce=reduce))  # β = 1: the ELBO
         record['seconds'] = time.perf_counter() - start
         history.append(record)
         if log:
