@@ -66,7 +66,7 @@ def gaussian_nll(images:Tensor,          # uint8 images (N, C, H, W)
         out.append(const + 0.5 * (r * r / variances).sum(1))
     return torch.cat(out)
 
-# %% ../nbs/08c_whitened.ipynb #babb8c3f
+# %% ../nbs/08c_whitened.ipynb #590b73fe
 def gaussian_baselines(train:Tensor,                       # uint8 training images (N, C, H, W), N > C·H·W
                        test:Tensor,                        # uint8 test images
                        components:Sequence[int]=(64, 256, 1024), # the L of each PPCA baseline (those below D are used)
