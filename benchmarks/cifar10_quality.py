@@ -13,7 +13,7 @@ Examples:
     python benchmarks/cifar10_quality.py --device cpu --out nbs/results/cifar10_whitened.json     # the CPU protocol
     python benchmarks/cifar10_quality.py --dataset cifar10 --device cuda --epochs 200 --out nbs/results/cifar10_whitened_gpu.json
 """
-import argparse, datetime, math, platform, sys, time
+import argparse, datetime, math, platform, re, sys, time
 from pathlib import Path
 
 import torch
@@ -74,7 +74,7 @@ def main(argv=None):
         rep['eval_seconds'] = time.time() - t
         return rep
 
-    run = Path(a.runs) / f'{a.dataset}-whitened'
+    run = Path(a.runs) / (re.sub(r'[^A-Za-z0-9._-]+', '_', a.dataset).strip('_') + '-whitened')   # e.g. cifar10-jpeg-whitened
     kept = train_and_keep(config, run, a.out, report, data_dir=a.data_dir, device=str(device), download=False,
                           progress=not a.no_progress)
     rep = kept['test_report']
@@ -92,4 +92,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try: main()
+    except (ValueError, FileNotFoundError) as e:   # bad options or data: say what is wrong, without a traceback
+        sys.exit(f"cifar10_quality.py: {e}")

@@ -75,7 +75,7 @@ class TrainConfig:
     dataset:str='mnist'          # mnist, fashion-mnist, cifar10, cifar10-jpeg (a JPEG copy, not the official files), or folder:PATH
     targets:str|None=None        # what the model predicts from the 8-bit pixels: dynamic, static or intensity (v/255; Bernoulli or discretized Gaussian), dequantized (Gaussian densities); default: what the likelihood is meant for
     latent_dim:int=10            # size of z
-    hidden:tuple[int, ...]|None=None # hidden layer widths of the encoder, mirrored by the decoder; with arch conv, the channels of its stride-2 convolutions (default 256; 32 64 128 for conv)
+    hidden:tuple[int, ...]|None=None # hidden layer widths of the encoder, mirrored by the decoder; with arch conv, the channels of its stride-2 convolutions (default 256; 32 64 128 for conv; 1024 1024 for whitened)
     conditional:bool=False       # condition encoder and decoder on the one-hot label (a conditional VAE)
     init:str='torch'             # weight initialisation: torch (PyTorch's defaults) or keras (Glorot-uniform, zero biases)
     optimizer:str='adam'         # adam, or rmsprop with Keras's defaults
