@@ -79,4 +79,4 @@ def test_the_check_can_fail():
     found = order_violations({'vae_tutorial.train': ('05_train', package_imports(code))}, notebook_of)
     assert found == ['vae_tutorial.train (05_train) imports vae_tutorial.cli (13_cli)',
                      'vae_tutorial.train (05_train) imports vae_tutorial.runs (09b_runs)'], found
-    assert '05_train' < '06_evaluate' < '06b_gradients' < '06c_speed' < '08_gaussian' < '08b_conv' < '08c_whitened' < '09_config' < '09b_runs' < '13_cli'
+    assert '05_train' < '05b_distributed' < '06_evaluate' < '06b_gradients' < '06c_speed' < '08_gaussian' < '08b_conv' < '08c_whitened' < '09_config' < '09b_runs' < '13_cli'

@@ -76,9 +76,9 @@ def main(argv:list|None=None, # arguments (None: sys.argv[1:])
     except known as e: raise SystemExit(f"error: {getattr(e, 'cli_message', e)}") from None   # data errors in CLI words
     except RuntimeError as e:
         if not lost_peer(e): raise
-        raise SystemExit(f"error: another process of this distributed run stopped ({str(e).splitlines()[0][:120]}); the "
-                         "files written before are intact, the checkpoint holds the last complete epoch: run the same "
-                         "torchrun command again with --resume") from None
+        raise SystemExit("error: another process of this distributed run stopped (its connection closed or timed out): "
+                         "the files written before are intact and the checkpoint holds the last complete epoch; run the "
+                         "same torchrun command again with --resume") from None
     except KeyboardInterrupt:
         print("\ninterrupted: every file written before is intact (a training run keeps the checkpoint of its last "
               "complete epoch; continue it with --resume)", file=sys.stderr)

@@ -90,7 +90,7 @@ def distributed_loss(model:nn.Module,  # the model, on this process's device, id
     world = dist.get_world_size()
     def step(m, x, y=None, beta=1.0):
         loss, recon, kl = ddp(x, y, beta)
-        n = all_sum(torch.tensor([float(len(x))], device=x.device))          # the whole batch's size
+        n = all_sum(torch.tensor(float(len(x)), device=x.device))            # the whole batch's size
         s = world * len(x) / n                                               # 1 when the shares are equal
         return Loss(loss * s + (loss * (1 - s)).detach(), recon, kl)       # value: this share's mean; gradient: s times it
     return step

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 
 from . import __version__
 from .config import (CheckpointError, TrainConfig, build_model, load_checkpoint, make_loss,
                                  model_from_checkpoint, save_checkpoint)
 from .data import TARGET_WORDS, data_fingerprint, data_root, dataset_info, get_loaders, write_atomic
+from .distributed import all_sum, barrier, distributed_loss, init_distributed, is_main, world_info
 from .train import compile_loss, compile_mode, fit, make_optimizer, pick_device, seed_everything
 from .whitened import fit_whitening
-from .distributed import all_sum, barrier, distributed_loss, init_distributed, is_main, world_info
-import torch.distributed as dist
 
 # %% ../nbs/09b_runs.ipynb #584c6365
 def _plain(obj):
