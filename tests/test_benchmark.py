@@ -3,13 +3,11 @@
 import importlib.util
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import HAS_MNIST, NO_MNIST
+from conftest import run_script, HAS_MNIST, NO_MNIST
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'benchmarks' / 'mnist_quality.py'
@@ -17,8 +15,7 @@ SCRIPT = ROOT / 'benchmarks' / 'mnist_quality.py'
 
 def bench(*args, cwd):
     "Run the benchmark script; return (exit code, stdout + stderr)."
-    p = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
+    return run_script(SCRIPT, *args, cwd=cwd)
 
 
 @pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)

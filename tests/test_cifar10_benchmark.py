@@ -2,10 +2,9 @@
 the closed-form Gaussian baselines and a whitened VAE trained from them. The kept CPU run (nbs/results/cifar10_whitened.json)
 is the same script at full length."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from conftest import run_script
 from vae_tutorial.files import toy_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,8 +13,7 @@ SCRIPT = ROOT / 'benchmarks' / 'cifar10_quality.py'
 
 def bench(*args, cwd):
     "Run the benchmark script; return (exit code, stdout + stderr)."
-    p = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
+    return run_script(SCRIPT, *args, cwd=cwd)
 
 
 def test_tiny_cifar10_benchmark(tmp_path):

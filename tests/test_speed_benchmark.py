@@ -3,21 +3,19 @@ one start-up measurement each, no end-to-end run. It checks that the script runs
 table and the README read, and prints the table — never how fast anything was (speed is not asserted in tests)."""
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import HAS_MNIST, NO_MNIST
+from conftest import run_script, HAS_MNIST, NO_MNIST
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / 'benchmarks' / 'speed.py'
 
 
 def run(*args, cwd):
-    p = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-    return p.returncode, p.stdout + p.stderr
+    "Run the benchmark script; return (exit code, stdout + stderr)."
+    return run_script(SCRIPT, *args, cwd=cwd)
 
 
 @pytest.mark.skipif(not HAS_MNIST, reason=NO_MNIST)
