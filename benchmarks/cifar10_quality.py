@@ -13,7 +13,7 @@ Examples:
     python benchmarks/cifar10_quality.py --device cpu --out nbs/results/cifar10_whitened.json     # the CPU protocol
     python benchmarks/cifar10_quality.py --dataset cifar10 --device cuda --epochs 200 --out nbs/results/cifar10_whitened_gpu.json
 """
-import argparse, datetime, math, platform, re, sys, time
+import argparse, datetime, platform, re, sys, time
 from pathlib import Path
 
 import torch
@@ -50,7 +50,6 @@ def main(argv=None):
     a = parse(argv)
     for name, v in (('epochs', a.epochs), ('k', a.k), ('n-eval', a.n_eval)):
         if v < 1: sys.exit(f"--{name} must be at least 1, got {v}")
-    torch.set_num_threads(torch.get_num_threads())
     start = time.time()
     train, _ = load_dataset(a.dataset, 'train', a.data_dir, download=False, progress=not a.no_progress)
     test, test_labels = load_dataset(a.dataset, 'test', a.data_dir, download=False, progress=not a.no_progress)
