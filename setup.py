@@ -38,6 +38,7 @@ setuptools.setup(
                 ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_path']: ['explorer_assets/*.js', 'explorer_assets/*.css']},  # the explorer page's code (notebook 11b)
     install_requires=shlex.split(cfg['requirements']),
     extras_require={'dev': shlex.split(cfg['dev_requirements'])},
     python_requires='>=' + min_python,

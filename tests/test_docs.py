@@ -10,14 +10,12 @@ import importlib
 import json
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import http_server
 from fastcore.docments import DocmentTbl
 from nbdev.config import get_config
 
@@ -55,16 +53,6 @@ def figures(nb:Path) -> int:
         if cell['cell_type'] != 'code' or re.search(r'^#\|\s*(hide|output:\s*false|include:\s*false)', src, flags=re.M): continue
         n += sum('image/png' in o.get('data', {}) for o in cell.get('outputs', []))
     return n
-
-
-@pytest.fixture(scope='module')
-def site():
-    "Build the site once with the documented command."
-    t = time.time()
-    res = subprocess.run([sys.executable, 'tools/build_docs.py'], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, f'build failed:\n{res.stdout[-5000:]}\n{res.stderr[-5000:]}'
-    print(f'site built in {time.time() - t:.0f} s')
-    return DOCS
 
 
 def test_a_page_per_notebook(site):
@@ -245,21 +233,10 @@ def test_elbo_page_over_http(site, tmp_path):
     served = tmp_path/'served'
     served.mkdir()
     (served/'site').symlink_to(site.resolve(), target_is_directory=True)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, '-m', 'http.server', str(port), '--bind', '127.0.0.1', '--directory', str(served)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f'http://127.0.0.1:{port}/'
-        for _ in range(100):
-            try: urllib.request.urlopen(base + 'site/index.html', timeout=2).read(); break
-            except OSError: time.sleep(0.1)
-        else: pytest.fail('python -m http.server did not start')
+    with http_server(served) as base:
         url = base + 'site/' + page('00_elbo').name
         assert_typeset(chromium(url, '--dump-dom', tmp=tmp_path))
         assert_loaded(frame_report(url, served/'harness.html', base + 'harness.html', tmp_path))
-    finally:
-        server.terminate(); server.wait(timeout=10)
 
 
 @needs_chromium

@@ -17,7 +17,8 @@ Steps:
    KaTeX comes from `--katex DIR` or `$VAE_TUTORIAL_KATEX` (a KaTeX `dist/` folder), else from the npm package `katex`,
    installed once with npm into `build/katex/` (later builds reuse it and need no network).
    nbdev's links to the symbols' pages on the published site are made relative, so the site browses offline.
-6. A check that no page fetches anything from the network (scripts, styles, images, frames); only hyperlinks may
+6. The latent explorer's files (notebook 11b): lesson 11's 2-D models from `nbs/runs/`, trained when missing.
+7. A check that no page fetches anything from the network (scripts, styles, images, frames); only hyperlinks may
    point outside. The site opens from `file://` and from `python -m http.server --directory _docs`.
 """
 import argparse, importlib, inspect, json, os, re, shutil, subprocess, sys
@@ -389,6 +390,21 @@ def network_fetches(text:str) -> list[str]:
     return bad
 
 
+# ---------------------------------------------------------------- 6. the explorer's models
+
+def write_explorer_files(cfg, folder:Path):
+    "The latent explorer of notebook 11b: lesson 11's 2-D models (trained first when their checkpoints are missing)."
+    from vae_tutorial.explorer import build_explorer
+    say(f'explorer: exporting lesson 11\'s 2-D VAE and CVAE into {folder.relative_to(cfg.config_path)}/')
+    try: built = build_explorer(folder, cfg.nbs_path/'runs')
+    except Exception as e:
+        sys.exit(f'docs: the explorer page (notebook 11b_explorer) needs lesson 11\'s 2-D models and the MNIST test split: {e}')
+    for name, err in built.pop('rounding').items():
+        say(f'explorer: {name}: float16 weights move its encoder means by at most {err["encoder_mean"]:.1e}, '
+            f'its decoded images by at most {err["decoded"]:.1e}')
+    say('explorer: ' + ', '.join(f'{f} {n / 1e3:.0f} kB' for f, n in built.items()))
+
+
 # ---------------------------------------------------------------- main
 
 def build(renderer:str='auto', katex:str|None=None) -> Path:
@@ -410,6 +426,7 @@ def build(renderer:str='auto', katex:str|None=None) -> Path:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.move(str(out), str(dest))
     copy_katex(dist, dest)
+    write_explorer_files(cfg, dest/'explorer')
 
     doc_prefix = '/'.join(s.strip('/') for s in [cfg.doc_host, cfg.doc_baseurl] if s.strip('/')) + '/'
     pages = page_map(proc, dest)
@@ -435,6 +452,9 @@ def build(renderer:str='auto', katex:str|None=None) -> Path:
         for page, fs in bad.items(): say(f'error: {page} fetches from the network: {fs[:3]}')
         sys.exit('docs: the site must not fetch anything from the network (see above)')
     n = len([p for p in dest.glob('*.html')])
+    size = sum(p.stat().st_size for p in dest.rglob('*') if p.is_file())
+    say(f'site size: {size / 1e6:.1f} MB ({(size - sum(p.stat().st_size for p in (dest/"explorer").rglob("*"))) / 1e6:.1f} MB '
+        'without the explorer\'s models)')
     say(f'built {n} pages into {dest} ({renderer}); open {dest}/index.html, or run: '
         f'python -m http.server --directory {dest.relative_to(cfg.config_path)}')
     return dest
