@@ -174,3 +174,16 @@ def test_drawing_moves_the_posterior(site, browser):
     page.locator('.vae-explorer').screenshot(path=str(site/'screenshot_explorer.png'))
     assert (site/'screenshot_explorer.png').stat().st_size > 20_000
     page.close()
+
+
+def test_standalone_page(browser, tmp_path, site):
+    "`build_explorer(..., page=True)` writes a folder whose explorer.html runs on its own (no site around it)."
+    from vae_tutorial.explorer import build_explorer
+    built = build_explorer(tmp_path/'mine', cfg.nbs_path/'runs', page=True, train=False)
+    assert {'explorer.html', 'explorer.js', 'explorer.css', 'explorer-data.js'} <= set(built)
+    assert built['explorer-data.js'] < 4e6, f"the models take {built['explorer-data.js'] / 1e6:.1f} MB"
+    assert max(e['decoded'] for e in built['rounding'].values()) < 1 / 255
+    page, requests, errors = open_explorer(browser, (tmp_path/'mine'/'explorer.html').as_uri(), 'file://')
+    assert not errors and page.evaluate('vaeExplorer.models()') == ['vae', 'cvae']
+    assert all(u.startswith('file://') for u in requests), requests
+    page.close()
