@@ -55,6 +55,16 @@ def figures(nb:Path) -> int:
     return n
 
 
+def test_title_cells_hold_only_title_and_summary():
+    "nbdev turns a notebook's `# Title` cell into the page's front matter and drops the cell: anything else in it is lost."
+    for nb in NOTEBOOKS:
+        cells = [''.join(c['source']) for c in json.loads(nb.read_text(encoding='utf-8'))['cells'] if c['cell_type'] == 'markdown']
+        title = next((c for c in cells if re.search(r'^#\s+\S', c, flags=re.M)), None)
+        assert title is not None, f'{nb.name} has no # Title'
+        rest = [l for l in title.splitlines() if l.strip() and not re.match(r'^(#\s|>\s|-\s+\S.*:)', l)]
+        assert not rest, f'{nb.name}: its title cell holds more than the title and summary (nbdev drops it): {rest[:2]}'
+
+
 def test_a_page_per_notebook(site):
     assert len(NUMBERED) >= 4
     for nb in NOTEBOOKS:

@@ -3,22 +3,21 @@
     python tools/build_docs.py                      # Quarto if `quarto` is on the PATH, else smalldocs
     python tools/build_docs.py --renderer smalldocs # force the pure-Python renderer
 
-Steps:
-1. `nbs/sidebar.yml`: every notebook in `nbs/`, in reading order (00, 01, ..., 10, 11, ...), grouped into sections,
-   titled by each notebook's `# Title` (settings.ini has `custom_sidebar = True`, so nbdev leaves this file alone).
-2. nbdev's processing, as `nbdev_proc_nbs` does it (without its attempt to download Quarto): `nbs/nbdev.yml` from
+The sidebar is `nbs/sidebar.yml`, a static file whose globs list the notebooks by section in reading order (nbdev
+leaves it alone: settings.ini has `custom_sidebar = True`). Steps:
+1. nbdev's processing, as `nbdev_proc_nbs` does it (without its attempt to download Quarto): `nbs/nbdev.yml` from
    settings.ini, then `_proc/` with the notebooks' directives applied, front matter from their title cells, and a
    `show_doc` entry (signature, docstring, table of the parameters' docments) for every exported function and class.
    Cells flagged `slow`/`gpu`/`notest` are never run for it (nbdev runs every cell that contains an import).
-3. `_proc/api.md`: the API reference, one row per exported function or class, linked to where it is derived.
-4. Rendering of the `_quarto.yml` project in `_proc/` into `_docs/`: `quarto render` (what `nbdev_docs` runs) when a
+2. `_proc/api.md`: the API reference, one row per exported function or class, linked to where it is derived.
+3. Rendering of the `_quarto.yml` project in `_proc/` into `_docs/`: `quarto render` (what `nbdev_docs` runs) when a
    `quarto` binary is on the PATH, otherwise `smalldocs render` (pure Python; it reads the same `_quarto.yml`).
-5. KaTeX copied into `_docs/site_libs/katex/` and every page pointed at it, so the maths is typeset without any CDN.
+4. KaTeX copied into `_docs/site_libs/katex/` and every page pointed at it, so the maths is typeset without any CDN.
    KaTeX comes from `--katex DIR` or `$VAE_TUTORIAL_KATEX` (a KaTeX `dist/` folder), else from the npm package `katex`,
    installed once with npm into `build/katex/` (later builds reuse it and need no network).
    nbdev's links to the symbols' pages on the published site are made relative, so the site browses offline.
-6. The latent explorer's files (notebook 11b): lesson 11's 2-D models from `nbs/runs/`, trained when missing.
-7. A check that no page fetches anything from the network (scripts, styles, images, frames); only hyperlinks may
+5. The latent explorer's files (notebook 11b): lesson 11's 2-D models from `nbs/runs/`, trained when missing.
+6. A check that no page fetches anything from the network (scripts, styles, images, frames); only hyperlinks may
    point outside. The site opens from `file://` and from `python -m http.server --directory _docs`.
 """
 import argparse, importlib, inspect, json, os, re, shutil, subprocess, sys
@@ -29,70 +28,13 @@ from nbdev.config import get_config
 
 KATEX_VERSION = '0.16.11'  # the version smalldocs 0.5.4 links to; any 0.16.x works
 KATEX_FILES = ['katex.min.css', 'katex.min.js', 'contrib/auto-render.min.js', 'fonts']
-# Sections of the sidebar: (first notebook number, title). A notebook goes into the last section that starts at or
-# before its number; new notebooks are picked up without editing anything.
-SECTIONS = [(0, 'Foundations: the ELBO'), (3, 'Building the VAE'), (10, 'Experiments'), (13, 'From the shell')]
 SKIP_FOLDERS = r'^[_.]|^runs$|^data$'  # hidden folders and training outputs/data (gitignored) stay out of the site
 
 
 def say(msg): print(f'docs: {msg}', flush=True)
 
 
-# ---------------------------------------------------------------- 1. sidebar
-
-def nb_title(path:Path) -> tuple[str, bool]:
-    "The `# Title` of a notebook, and whether its title cell holds nothing else (nbdev drops that cell)."
-    nb = json.loads(path.read_text(encoding='utf-8'))
-    for cell in nb['cells']:
-        if cell['cell_type'] != 'markdown': continue
-        src = ''.join(cell['source'])
-        m = re.search(r'^#\s+(\S.*?)\s*$', src, flags=re.MULTILINE)
-        if not m: continue
-        rest = [l for l in src.splitlines() if l.strip() and not re.match(r'^(#\s|>\s|-\s+\S.*:)', l)]
-        return m.group(1).strip('# '), not rest
-    return path.stem, True
-
-
-_re_num = re.compile(r'^(\d+)([a-zA-Z0-9]*)_')  # nbdev's numbering prefix: 00_, 09b_, ...
-
-
-def notebooks(nbs:Path) -> list[Path]:
-    "The site's notebooks: `index.ipynb` first, then numbered ones by number (09 < 09b < 10), then others by name."
-    nbs_ = [p for p in nbs.glob('*.ipynb') if not p.name.startswith(('_', '.'))]
-    def key(p):
-        m = _re_num.match(p.name)
-        return (0 if p.stem == 'index' else 1 if m else 2, int(m.group(1)) if m else 0, m.group(2) if m else '', p.name)
-    return sorted(nbs_, key=key)
-
-
-def sidebar(nbs:Path) -> dict:
-    "The `website.sidebar` of the site: index, numbered notebooks in sections, others, then the API reference."
-    contents, sections, others = [], {}, []
-    for p in notebooks(nbs):
-        title, clean = nb_title(p)
-        if not clean:
-            say(f'warning: {p.name}: its title cell holds more than the title and summary; nbdev drops that whole cell '
-                f'from the page (put the rest in the next cell)')
-        entry = {'text': 'Overview' if p.stem == 'index' else title, 'href': p.name}
-        m = _re_num.match(p.name)
-        if p.stem == 'index': contents.append(entry)
-        elif m:
-            n = int(m.group(1))
-            sec = [t for start, t in SECTIONS if start <= n][-1]
-            sections.setdefault(sec, []).append(entry)
-        else: others.append(entry)
-    contents += [{'section': t, 'contents': c} for t, c in sections.items()]
-    if others: contents.append({'section': 'More', 'contents': others})
-    contents.append({'text': 'API reference', 'href': 'api.md'})
-    return {'website': {'sidebar': {'contents': contents}}}
-
-
-def write_sidebar(nbs:Path):
-    head = '# Written by tools/build_docs.py from the notebooks in this folder; edits are overwritten.\n'
-    (nbs/'sidebar.yml').write_text(head + yaml.safe_dump(sidebar(nbs), sort_keys=False, allow_unicode=True), encoding='utf-8')
-
-
-# ---------------------------------------------------------------- 2. nbdev processing
+# ---------------------------------------------------------------- 1. nbdev processing
 
 def signature_line(obj, maxline:int=100) -> str:
     "`def name(a:T, b:T=1)->R` (or `class ...`), wrapped one parameter a line when it is longer than `maxline`."
@@ -175,7 +117,7 @@ def process(cfg) -> Path:
     return proc_nbs(cfg.nbs_path, n_workers=0, force=True, skip_folder_re=SKIP_FOLDERS)
 
 
-# ---------------------------------------------------------------- 3. API reference
+# ---------------------------------------------------------------- 2. API reference
 
 def front_matter(nb:Path) -> dict:
     "The YAML front matter that nbdev put into a processed notebook's first (raw) cell."
@@ -224,7 +166,7 @@ def api_page(cfg, proc:Path) -> str:
     out = ['---', 'title: API reference',
            'description: Every function and class the package exports, linked to the notebook that derives and tests it.',
            '---', '']
-    for nb in notebooks(cfg.nbs_path):
+    for nb in sorted(cfg.nbs_path.glob('[0-9]*.ipynb')):  # reading order, as the sidebar's globs list them
         mod = default_exp(nb)
         if not mod or not (proc/nb.name).exists(): continue
         modname = f'{cfg.lib_path.name}.{mod}'
@@ -262,7 +204,7 @@ def api_page(cfg, proc:Path) -> str:
     return '\n'.join(out)
 
 
-# ---------------------------------------------------------------- 4. render
+# ---------------------------------------------------------------- 3. render
 
 def render(proc:Path, renderer:str) -> Path:
     "Render the `_quarto.yml` project in `proc`; returns the folder the site was written to."
@@ -281,7 +223,7 @@ def render(proc:Path, renderer:str) -> Path:
     return proc/out
 
 
-# ---------------------------------------------------------------- 5. KaTeX, links
+# ---------------------------------------------------------------- 4. KaTeX, links
 
 def katex_dist(explicit:str|None, cache:Path) -> Path:
     "A KaTeX `dist/` folder: `explicit`, `$VAE_TUTORIAL_KATEX`, or the npm package installed once into `cache`."
@@ -390,7 +332,7 @@ def network_fetches(text:str) -> list[str]:
     return bad
 
 
-# ---------------------------------------------------------------- 6. the explorer's models
+# ---------------------------------------------------------------- 5. the explorer's models
 
 def write_explorer_files(cfg, folder:Path):
     "The latent explorer of notebook 11b: lesson 11's 2-D models (trained first when their checkpoints are missing)."
@@ -414,8 +356,6 @@ def build(renderer:str='auto', katex:str|None=None) -> Path:
     if renderer == 'quarto' and not shutil.which('quarto'): sys.exit('docs: --renderer quarto, but no quarto on the PATH')
     dist = katex_dist(katex, cfg.config_path/'build'/'katex')  # fail early, before the slow steps
 
-    say(f'sidebar: {cfg.nbs_path}/sidebar.yml')
-    write_sidebar(cfg.nbs_path)
     say('processing notebooks into _proc/ (nbdev)')
     proc = process(cfg)
     (proc/'api.md').write_text(api_page(cfg, proc), encoding='utf-8')
