@@ -15,13 +15,14 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .config import CheckpointError, load_checkpoint, model_from_checkpoint
 from .files import load_dataset
 from .latent import lesson_config
-from .models import VAE
+from .models import VAE, BernoulliLikelihood
 from .runs import run_training
 
 # %% ../nbs/11b_explorer.ipynb #a7f4b31a
@@ -71,7 +72,6 @@ def unpack_f16(s:str,      # text written by `pack_f16`
                shape:tuple, # the tensor's shape
               )->Tensor:   # float32 tensor of that shape
     "Read back a tensor written by `pack_f16`, as float32."
-    import numpy as np
     return torch.from_numpy(np.frombuffer(base64.b64decode(s), dtype='<f2').astype('float32').copy()).reshape(shape)
 
 # %% ../nbs/11b_explorer.ipynb #5b9267c7
@@ -109,7 +109,7 @@ def export_model(model:VAE,        # a trained MLP VAE with a 2-D latent and a B
     if model.latent_dim != 2: raise ValueError(f"the explorer draws a 2-D latent plane; this model has {model.latent_dim} latent dimensions")
     if tuple(model.decoder.image_shape) != (1, 28, 28):
         raise ValueError(f"the explorer shows 28×28 grey images; this model's are {tuple(model.decoder.image_shape)}")
-    if type(model.likelihood).__name__ != 'BernoulliLikelihood':
+    if not isinstance(model.likelihood, BernoulliLikelihood):
         raise ValueError(f"the explorer decodes Bernoulli means; this model's likelihood is {type(model.likelihood).__name__}")
     model = model.cpu().eval()
     means = model.encode(images.float() / 255, labels if model.n_classes else None)[0]

@@ -142,10 +142,13 @@
       ctx.beginPath(); ctx.moveTo(zx - 8, zy); ctx.lineTo(zx + 8, zy); ctx.moveTo(zx, zy - 8); ctx.lineTo(zx, zy + 8); ctx.stroke();
     }
     function fmt(v) { return (v >= 0 ? '+' : '\u2212') + Math.abs(v).toFixed(2); }
-    function update() {
+    function update() {  // the decoder at the pointer's z; the plane
       st.decoded = decode(m(), st.z, labelOf());
       showImage($('.vx-decoded'), st.decoded);
       $('.vx-z').textContent = `z = (${fmt(st.z[0])}, ${fmt(st.z[1])})` + (m().n_classes ? `, label y = ${st.label}` : '');
+      drawPlane();
+    }
+    function infer() {  // the encoder on the input (when the input, the model or the label changed), then the rest
       if (st.input) {
         const q = encode(m(), st.input, labelOf());
         st.posterior = {mean: q.mean, sigma: q.logVar.map(v => Math.exp(v / 2))};
@@ -153,7 +156,7 @@
         $('.vx-q').textContent = `q(z|x): mean (${fmt(q.mean[0])}, ${fmt(q.mean[1])}), standard deviations (${st.posterior.sigma.map(s => s.toFixed(3)).join(', ')})`;
       } else { st.posterior = null; st.recon = null; $('.vx-q').textContent = 'q(z|x): draw a digit or pick a test digit'; }
       showImage($('.vx-input'), st.input); showImage($('.vx-recon'), st.recon);
-      drawPlane();
+      update();
     }
     function setModel(name) {
       if (!models[name]) throw new Error('no model ' + name + '; the models are ' + Object.keys(models).join(', '));
@@ -161,12 +164,12 @@
       root.querySelectorAll('.vx-model').forEach(b => b.setAttribute('aria-pressed', String(b.dataset.model === name)));
       $('.vx-labels').style.visibility = m().n_classes ? 'visible' : 'hidden';
       $('.vx-about').textContent = m().about;
-      update();
+      infer();
     }
     function setLabel(k) {
       st.label = k;
       root.querySelectorAll('.vx-label').forEach(b => b.setAttribute('aria-pressed', String(Number(b.dataset.label) === k)));
-      update();
+      infer();
     }
     function moveTo(z) { st.z = [Math.max(-ZMAX, Math.min(ZMAX, z[0])), Math.max(-ZMAX, Math.min(ZMAX, z[1]))]; update(); }
     function pickDigit(i) {  // a test digit as the encoder's input; it is shown on the drawing board too
@@ -184,14 +187,14 @@
     }
     function clearBoard() {
       bctx.fillStyle = '#000'; bctx.fillRect(0, 0, board.width, board.height);
-      st.input = null; st.digit = null; $('.vx-digit').textContent = ''; update();
+      st.input = null; st.digit = null; $('.vx-digit').textContent = ''; infer();
     }
     function readBoard() {  // the drawing, as MNIST preprocesses a scanned digit
       const d = bctx.getImageData(0, 0, board.width, board.height).data, g = new Float32Array(board.width * board.height);
       for (let i = 0; i < g.length; i++) g[i] = d[4 * i] / 255;
       const img = toMnist(g, board.width, board.height);
       st.input = img ? Array.from(img) : null; st.digit = null; $('.vx-digit').textContent = img ? 'your drawing' : '';
-      update();
+      infer();
     }
 
     // pointer on the latent plane: decode where it is; keys move it too
