@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import CheckpointError, load_checkpoint, model_from_checkpoint
+from .data import TARGET_WORDS
 from .files import load_dataset
 from .latent import lesson_config
 from .models import VAE, BernoulliLikelihood
@@ -108,7 +109,7 @@ def export_model(model:VAE,        # a trained MLP VAE with a 2-D latent and a B
     "One model's entry of the explorer data: packed encoder and decoder, and the posterior means of `images`."
     if model.latent_dim != 2: raise ValueError(f"the explorer draws a 2-D latent plane; this model has {model.latent_dim} latent dimensions")
     if tuple(model.decoder.image_shape) != (1, 28, 28):
-        raise ValueError(f"the explorer shows 28×28 grey images; this model's are {tuple(model.decoder.image_shape)}")
+        raise ValueError(f"the explorer shows 28×28 grey images (MNIST, Fashion-MNIST); this model's are {tuple(model.decoder.image_shape)}")
     if not isinstance(model.likelihood, BernoulliLikelihood):
         raise ValueError(f"the explorer decodes Bernoulli means; this model's likelihood is {type(model.likelihood).__name__}")
     model = model.cpu().eval()
@@ -142,7 +143,8 @@ def write_explorer(folder:Path,     # where to write explorer-data.js, explorer.
         (folder / 'explorer.html').write_text(
             f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>VAE latent explorer: {names}</title></head>'
             f'<body style="font-family:sans-serif;max-width:1000px;margin:1em auto">\n<h1>VAE latent explorer</h1>\n'
-            + explorer_html('', tuple((m, m) for m in data['models'])) + '\n</body></html>\n', encoding='utf-8')
+            + explorer_html('', tuple((m, m) for m in data['models']), max(m['n_classes'] for m in data['models'].values()))
+            + '\n</body></html>\n', encoding='utf-8')
     return {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()}
 
 # %% ../nbs/11b_explorer.ipynb #92b5946f
@@ -170,8 +172,8 @@ def describe(state:dict, # a checkpoint dict from `load_checkpoint`
     "One line about a checkpoint's model for the page: architecture, training, test loss (nats per example)."
     c, last = state['config'], state['history'][-1]
     kind = 'conditional VAE (label into encoder and decoder)' if c.conditional else 'VAE'
-    return (f"{kind}, {c.latent_dim}-D latent, {c.hidden[0]} hidden units, trained {len(state['history'])} epochs on "
-            f"dynamically binarized MNIST: test negative ELBO {last['test_loss']:.1f} nats per example")
+    return (f"{kind}, {c.latent_dim}-D latent, {'–'.join(map(str, c.hidden))} hidden units, trained {len(state['history'])} "
+            f"epochs on {c.dataset} ({TARGET_WORDS[c.targets]}): test negative ELBO {last['test_loss']:.1f} nats per example")
 
 def build_explorer(folder:Path,            # where to write the explorer's files
                    runs:Path,              # lesson 11's run folders
