@@ -9,9 +9,8 @@ __all__ = ['ASSETS', 'EXPLORER_RUNS', 'explorer_html', 'pack_f16', 'unpack_f16',
 # %% ../nbs/11b_explorer.ipynb #ab8cde87
 import base64
 import copy
+import html
 import json
-import math
-import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -32,12 +31,12 @@ def explorer_html(assets:str='explorer/',  # the folder of explorer.js, explorer
                   n_classes:int=10,         # labels offered by the label picker (conditional models)
                  )->str:                    # HTML: the widget's elements and the two scripts that run it
     "The explorer's markup: latent plane, decoded image, drawing board and posterior readout; `explorer.js` runs it."
-    buttons = ''.join(f'<button type="button" class="vx-model" data-model="{m}">{t}</button>' for m, t in models)
+    buttons = ''.join(f'<button type="button" class="vx-model" data-model="{html.escape(m)}">{html.escape(t)}</button>' for m, t in models)
     labels = ''.join(f'<button type="button" class="vx-label" data-label="{k}">{k}</button>' for k in range(n_classes))
     return f"""<div class="vae-explorer">
 <link rel="stylesheet" href="{assets}explorer.css">
-<p class="vx-status">The explorer needs its data file: on the documentation site it runs here; see
-<code>write_explorer</code> to run it from a folder of your own.</p>
+<p class="vx-status">The explorer needs its data file: on the documentation site it runs here;
+<code>vae-tutorial explore</code> writes it into a folder of your own.</p>
 <div class="vx-bar"><span>model:</span> {buttons} <span class="vx-labels"><span>label y:</span> {labels}</span></div>
 <p class="vx-about"></p>
 <div class="vx-panels">

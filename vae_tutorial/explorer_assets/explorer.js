@@ -249,7 +249,7 @@
     if (!root) return;
     if (!window.VAE_EXPLORER_DATA) {
       root.querySelector('.vx-status').textContent = 'The explorer\'s data file (explorer-data.js) did not load: build the ' +
-        'site with python tools/build_docs.py, or write it with vae_tutorial.explorer.write_explorer.';
+        'site with python tools/build_docs.py, or write the page and its files with vae-tutorial explore CHECKPOINT --out DIR.';
       return;
     }
     window.vaeExplorer = Explorer(root, window.VAE_EXPLORER_DATA);
