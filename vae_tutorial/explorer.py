@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import CheckpointError, load_checkpoint, model_from_checkpoint
+from .config import CheckpointError, config_diff, load_checkpoint, model_from_checkpoint
 from .data import TARGET_WORDS
 from .files import load_dataset
 from .latent import lesson_config
@@ -162,7 +162,10 @@ def explorer_models(runs:Path,            # lesson 11's run folders (nbs/runs in
             if not train: raise CheckpointError(f"{path} does not exist: run lesson 11's slow cells, or call explorer_models(train=True)")
             print(f"explorer: {path} is missing; training lesson 11's run {run!r} ({config.epochs} epochs on the CPU)")
             run_training(config, path.parent, data_dir=data_dir, device='cpu', progress=progress, force=True)
-        state = load_checkpoint(path, expect=config)
+        state = load_checkpoint(path)
+        if diff := config_diff(state['config'], config):
+            raise CheckpointError(f"{path} holds another run than lesson 11's {run!r} ({'; '.join(diff)}): move that folder "
+                                  "away (the docs build then trains the run) or run lesson 11's slow cells")
         out[name] = model_from_checkpoint(state).cpu().eval(), state
     return out
 
