@@ -372,7 +372,7 @@ def explore_command(args:argparse.Namespace, # parsed `explore` arguments
                    )->dict:                  # file name -> size in bytes of every file written
     "Run `vae-tutorial explore`: export the checkpoints' models and their dataset's test images into an explorer folder."
     from vae_tutorial.config import load_checkpoint, model_from_checkpoint
-    from vae_tutorial.explorer import describe, explorer_data, export_model, write_explorer
+    from vae_tutorial.explorer import write_models
     from vae_tutorial.files import load_dataset
     states = {}
     for ckpt in args.checkpoints:
@@ -386,13 +386,12 @@ def explore_command(args:argparse.Namespace, # parsed `explore` arguments
         raise SystemExit(f"error: the checkpoints were trained on different datasets ({', '.join(datasets)}); the page "
                          "draws one test split: give checkpoints of one dataset; nothing was written")
     images, labels = load_dataset(datasets[0], 'test', args.data_dir, not args.no_download, progress=False)
-    entries = {}
-    for name, (ckpt, state) in states.items():
-        try: entries[name] = export_model(model_from_checkpoint(state).cpu(), images[:args.n_means], labels[:args.n_means],
-                                          describe(state))
-        except ValueError as e: raise SystemExit(f"error: {ckpt}: {e}; nothing was written") from None
-    sizes = write_explorer(args.out, explorer_data(entries, images[:100], labels[:100]), page=True)
-    print(f"wrote {args.out / 'explorer.html'} with {len(entries)} model(s), {', '.join(entries)} "
+    models = {name: (model_from_checkpoint(state).cpu(), state) for name, (_, state) in states.items()}
+    try: sizes = write_models(args.out, models, images, labels, args.n_means, page=True)
+    except ValueError as e:
+        paths = ', '.join(f'{name} = {ckpt}' for name, (ckpt, _) in states.items())
+        raise SystemExit(f"error: {e} ({paths}); nothing was written") from None
+    print(f"wrote {args.out / 'explorer.html'} with {len(models)} model(s), {', '.join(models)} "
           f"({sum(sizes.values()) / 1e6:.1f} MB): open it in a browser, no server needed")
     return sizes
 

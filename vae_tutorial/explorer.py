@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['ASSETS', 'EXPLORER_RUNS', 'explorer_html', 'pack_f16', 'unpack_f16', 'linear_layers', 'site_model', 'export_model',
-           'explorer_data', 'write_explorer', 'explorer_models', 'describe', 'build_explorer', 'rounding_error']
+           'explorer_data', 'write_explorer', 'explorer_models', 'describe', 'write_models', 'build_explorer',
+           'rounding_error']
 
 # %% ../nbs/11b_explorer.ipynb #ab8cde87
 import base64
@@ -177,6 +178,21 @@ def describe(state:dict, # a checkpoint dict from `load_checkpoint`
     return (f"{kind}, {c.latent_dim}-D latent, {'–'.join(map(str, c.hidden))} hidden units, trained {len(state['history'])} "
             f"epochs on {c.dataset} ({TARGET_WORDS[c.targets]}): test negative ELBO {last['test_loss']:.1f} nats per example")
 
+def write_models(folder:Path,     # where to write the explorer's files
+                 models:dict,     # name -> (trained VAE, its checkpoint dict), as `explorer_models` returns them
+                 images:Tensor,   # uint8 test images (N, 1, 28, 28) of the models' dataset
+                 labels:Tensor,   # their labels (N,)
+                 n_means:int=2000, # test images whose posterior means make the scatter
+                 n_digits:int=100, # test images offered by the "next test digit" button
+                 page:bool=False,  # also write explorer.html
+                )->dict:           # file name -> size in bytes of every file written
+    "Export trained models and their test images into the explorer's files; a model the page cannot run writes nothing."
+    entries = {}
+    for name, (model, state) in models.items():
+        try: entries[name] = export_model(model, images[:n_means], labels[:n_means], describe(state))
+        except ValueError as e: raise ValueError(f"model {name!r}: {e}") from None
+    return write_explorer(folder, explorer_data(entries, images[:n_digits], labels[:n_digits]), page)
+
 def build_explorer(folder:Path,            # where to write the explorer's files
                    runs:Path,              # lesson 11's run folders
                    data_dir:str|None=None, # MNIST's folder
@@ -187,13 +203,10 @@ def build_explorer(folder:Path,            # where to write the explorer's files
                   )->dict:                 # file name -> size in bytes, and 'rounding' -> what float16 costs
     "Export lesson 11's 2-D VAE and CVAE into the explorer's files; report the files' sizes and the rounding error."
     images, labels = load_dataset('mnist', 'test', data_dir)
-    entries, rounding = {}, {}
+    models = explorer_models(runs, data_dir, train)
     z = torch.randn(500, 2, generator=torch.Generator().manual_seed(0)) * 1.5
-    for name, (model, state) in explorer_models(runs, data_dir, train).items():
-        entries[name] = export_model(model, images[:n_means], labels[:n_means], describe(state))
-        rounding[name] = rounding_error(model, images[:n_means], labels[:n_means], z)
-    sizes = write_explorer(folder, explorer_data(entries, images[:n_digits], labels[:n_digits]), page)
-    return dict(sizes, rounding=rounding)
+    rounding = {name: rounding_error(model, images[:n_means], labels[:n_means], z) for name, (model, _) in models.items()}
+    return dict(write_models(folder, models, images, labels, n_means, n_digits, page), rounding=rounding)
 
 # %% ../nbs/11b_explorer.ipynb #6d8be86a
 @torch.no_grad()

@@ -109,9 +109,11 @@
     const m = () => models[st.model];
     const labelOf = () => m().n_classes ? st.label : 0;
 
-    function drawPlane() {
-      const ctx = pctx, M = m();
-      ctx.clearRect(0, 0, S, S); ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, S, S);
+    const backgrounds = {};                              // per model: grid, test digits and prior, drawn once
+    function background(M) {
+      const bg = document.createElement('canvas'); bg.width = bg.height = S;
+      const ctx = bg.getContext('2d');
+      ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, S, S);
       ctx.strokeStyle = '#eee'; ctx.lineWidth = 1; ctx.fillStyle = '#666'; ctx.font = '11px sans-serif';
       for (let t = -ZMAX + 1; t < ZMAX; t++) {           // grid and tick labels
         const [gx, gy] = toPx([t, t]);
@@ -130,7 +132,11 @@
         ctx.beginPath(); ctx.arc(cx, cy, r / (2 * ZMAX) * S, 0, 2 * Math.PI); ctx.stroke();
         ctx.fillStyle = '#333'; ctx.fillText(r + '\u03c3', cx + r / (2 * ZMAX) * S * 0.707 + 2, cy - r / (2 * ZMAX) * S * 0.707 - 2);
       }
-      ctx.setLineDash([]);
+      return bg;
+    }
+    function drawPlane() {  // the model's background, then q(z|x) and the decoded point on top
+      const ctx = pctx;
+      ctx.drawImage(backgrounds[st.model] = backgrounds[st.model] || background(m()), 0, 0);
       if (st.posterior) {                                 // q(z|x): mean and the 1- and 2-sigma ellipses
         const [mx, my] = toPx(st.posterior.mean), sx = st.posterior.sigma.map(s => s / (2 * ZMAX) * S);
         ctx.strokeStyle = '#d00'; ctx.fillStyle = 'rgba(221,0,0,0.12)';
