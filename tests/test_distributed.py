@@ -86,7 +86,9 @@ def test_resume_continues_exactly(data, runs, tmp_path):
     assert strip(resumed) == strip(straight)                 # every process's generators were restored
 
 
-def test_killed_process(data, tmp_path):
+@pytest.mark.parametrize('rank, sig', [('1', signal.SIGKILL),    # a process dies: the survivor loses its peer, or torchrun ends it
+                                       ('0', signal.SIGTERM)])   # torchrun's way of ending a process: the handler says why
+def test_killed_process(data, tmp_path, rank, sig):
     out_dir = tmp_path / 'k'
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '2', '-m', 'vae_tutorial',
            'train', '--dataset', f'folder:{data}', '--epochs', '400', *TINY, '--out', str(out_dir)]
@@ -97,14 +99,15 @@ def test_killed_process(data, tmp_path):
         assert (out_dir / 'checkpoint.pt').exists(), 'no checkpoint written'
         time.sleep(1)
         workers = [pid for pid in map(int, filter(str.isdigit, os.listdir('/proc')))
-                   if _env(pid).get('RANK') == '1' and _env(pid).get('TORCHELASTIC_RUN_ID')]
-        assert workers, 'rank 1 not found'
-        os.kill(workers[0], signal.SIGKILL)
+                   if _env(pid).get('RANK') == rank and _env(pid).get('TORCHELASTIC_RUN_ID')]
+        assert workers, f'rank {rank} not found'
+        os.kill(workers[0], sig)
         out, _ = p.communicate(timeout=300)
     finally:
         if p.poll() is None: p.kill()
     assert p.returncode != 0
-    assert 'error: another process of this distributed run stopped' in out, out[-3000:]   # said by the survivor
+    assert 'error: another process of this distributed run stopped' in out, out[-3000:]   # said by a survivor
+    if sig == signal.SIGTERM: assert 'torchrun ended this one' in out, out[-3000:]   # the ended process says why it stops
     state = load_checkpoint(out_dir / 'checkpoint.pt')      # intact: a complete, loadable checkpoint
     assert 1 <= len(state['history']) < 400
 
